@@ -1,0 +1,81 @@
+"""Reading every file of one pack folder and checking each against its JSON Schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crm_platform.metadata.discovery import FoundPack
+from crm_platform.metadata.errors import Problem
+from crm_platform.metadata.schema_check import check_against_schema
+from crm_platform.metadata.yaml_source import SourceFile, display_path, load_yaml_file
+
+# Folder (or file) of a pack -> schema its files follow.
+PACK_LAYOUT = {
+    "entities": "entity",
+    "views": "views",
+    "forms": "forms",
+    "seed": "records",
+    "demo": "records",
+}
+CODE_SUFFIXES = {".py", ".pyc", ".pyo", ".so", ".js", ".mjs", ".sh", ".bash", ".exe", ".dll", ".bat", ".ps1", ".rb", ".pl"}
+
+
+@dataclass
+class PackFiles:
+    """The validated files of one pack, grouped by kind."""
+
+    pack: FoundPack
+    files: dict[str, list[SourceFile]] = field(default_factory=dict)
+    # Names of entities whose files were invalid: other files' references to them are not
+    # reported again as unknown.
+    broken_entities: set[str] = field(default_factory=set)
+
+    def of(self, kind: str) -> list[SourceFile]:
+        return self.files.get(kind, [])
+
+
+def read_pack(pack: FoundPack) -> tuple[PackFiles, list[Problem]]:
+    problems: list[Problem] = []
+    result = PackFiles(pack)
+    folder = pack.folder
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix.lower() in CODE_SUFFIXES:
+            problems.append(
+                Problem(display_path(path), None, None, "packs hold configuration only; remove this code file and ask for a platform feature instead", "pack.code_file")
+            )
+    for kind, schema in PACK_LAYOUT.items():
+        for path in _yaml_files(folder / kind):
+            source = _read(path, schema, problems, result.broken_entities if kind == "entities" else None)
+            if source is not None:
+                result.files.setdefault(kind, []).append(source)
+    menus = folder / "menus.yaml"
+    if menus.is_file():
+        source = _read(menus, "menus", problems)
+        if source is not None:
+            result.files["menus"] = [source]
+    return result, problems
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+
+
+def _read(path: Path, schema: str, problems: list[Problem], broken: set[str] | None = None) -> SourceFile | None:
+    source, errors = load_yaml_file(path)
+    problems.extend(errors)
+    if source is None:
+        if broken is not None:
+            broken.add(path.stem)
+        return None
+    schema_problems = check_against_schema(source, schema)
+    problems.extend(schema_problems)
+    if schema_problems:
+        if broken is not None:
+            data = source.data if isinstance(source.data, dict) else {}
+            name = data.get("name") or data.get("extends") or path.stem
+            broken.add(str(name))
+        return None
+    return source

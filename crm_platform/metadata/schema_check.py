@@ -1,0 +1,151 @@
+"""Validating pack files against the JSON Schemas in `schemas/`, with errors placed and explained."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError
+from referencing import Registry as SchemaRegistry
+from referencing import Resource
+
+from crm_platform.metadata.errors import Problem
+from crm_platform.metadata.yaml_source import JsonPath, SourceFile
+
+SCHEMA_NAMES = ("common", "pack", "entity", "views", "forms", "menus", "records")
+
+# Singular nouns for the lists of named things, used to say "field 'amount'" in messages.
+_ITEM_NOUNS = {
+    "fields": "field",
+    "options": "option",
+    "views": "view",
+    "forms": "form",
+    "sections": "section",
+    "menus": "menu",
+    "items": "item",
+    "records": "record",
+}
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    text = resources.files("crm_platform.metadata").joinpath(f"schemas/{name}.schema.json")
+    return json.loads(text.read_text(encoding="utf-8"))
+
+
+@cache
+def _validator(name: str) -> Draft202012Validator:
+    resources_ = [
+        (load_schema(n)["$id"], Resource.from_contents(load_schema(n))) for n in SCHEMA_NAMES
+    ]
+    registry: SchemaRegistry = SchemaRegistry().with_resources(resources_)
+    return Draft202012Validator(load_schema(name), registry=registry)
+
+
+def check_against_schema(source: SourceFile, schema: str) -> list[Problem]:
+    """Every schema violation in `source`, each as a Problem at the offending node."""
+    problems: list[Problem] = []
+    for error in _validator(schema).iter_errors(source.data):
+        for leaf in _leaves(error):
+            path = tuple(leaf.absolute_path)
+            if leaf.validator == "additionalProperties" and isinstance(leaf.instance, dict):
+                allowed = leaf.schema.get("properties", {}) if isinstance(leaf.schema, dict) else {}
+                extra = [k for k in leaf.instance if k not in allowed]
+                if extra:
+                    path = (*path, extra[0])
+                    problems.append(
+                        source.problem(path, _message(source.data, path[:-1], leaf), "pack.schema")
+                    )
+                    continue
+            problems.append(source.problem(path, _message(source.data, path, leaf), "pack.schema"))
+    return problems
+
+
+def _leaves(error: ValidationError) -> list[ValidationError]:
+    """For a failed `oneOf`/`anyOf` that carries a message of its own, keep it; else the best branch."""
+    if error.validator in ("oneOf", "anyOf"):
+        if isinstance(error.schema, dict) and "x-oneof-message" in error.schema:
+            return [error]
+        if error.context:
+            by_branch: dict[int, list[ValidationError]] = {}
+            for sub in error.context:
+                by_branch.setdefault(sub.schema_path[0] if sub.schema_path else 0, []).append(sub)
+            best = min(by_branch.values(), key=len)
+            return [leaf for sub in best for leaf in _leaves(sub)]
+    if error.validator == "allOf" and error.context:
+        return [leaf for sub in error.context for leaf in _leaves(sub)]
+    return [error]
+
+
+def _context(data: Any, path: JsonPath) -> str:
+    """'field 'amount': ' for a path inside fields[3], etc.; empty at the top level."""
+    parts: list[str] = []
+    node = data
+    parent_key: str | int | None = None
+    for step in path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(step, int) and isinstance(parent_key, str):
+            noun = _ITEM_NOUNS.get(parent_key, "item")
+            ident = node.get("name") or node.get("value") or node.get("_key") if isinstance(node, dict) else None
+            parts.append(f"{noun} '{ident}'" if ident else f"{noun} #{step + 1}")
+        parent_key = step
+    return ": ".join(parts) + ": " if parts else ""
+
+
+def _message(data: Any, path: JsonPath, error: ValidationError) -> str:
+    prefix = _context(data, path)
+    key = next((p for p in reversed(path) if isinstance(p, str)), None)
+    what = f"'{key}'" if key else "the document"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    validator = error.validator
+    if validator in ("oneOf", "anyOf") and "x-oneof-message" in schema:
+        return prefix + str(schema["x-oneof-message"])
+    if validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return f"{prefix}unknown {key or 'value'} {error.instance!r}; expected one of {allowed}"
+    if validator == "const":
+        return f"{prefix}{what} must be {error.validator_value!r}"
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"{prefix}missing required property '{missing}'"
+    if validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        names = ", ".join(f"'{e}'" for e in extra)
+        hint = f"; expected one of {', '.join(allowed)}" if allowed else ""
+        return f"{prefix}unknown property {names}{hint}"
+    if validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{prefix}{what} must be of type {expected}, not {_json_type(error.instance)}"
+    if validator == "pattern":
+        hint = schema.get("description") or f"it must match {error.validator_value}"
+        return f"{prefix}{what}: {error.instance!r} is not valid; {hint}"
+    if validator in ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"):
+        return f"{prefix}{what}: {error.message}"
+    if validator == "uniqueItems":
+        return f"{prefix}{what} lists the same item twice"
+    if validator == "propertyNames":
+        return f"{prefix}{error.instance!r} is not a valid name"
+    if validator == "not":
+        return f"{prefix}{what}: this combination of properties is not allowed"
+    return f"{prefix}{error.message}"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
