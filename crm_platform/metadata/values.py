@@ -110,7 +110,7 @@ def _decimal(field: Field, raw: Any) -> Decimal:
     if value.copy_abs() >= 1 and digits_before > precision - scale:
         raise ValueError(f"too large: at most {precision - scale} digits before the decimal point")
     _check_range(field, value)
-    return value
+    return value.quantize(Decimal(1).scaleb(-scale))
 
 
 def _check_range(field: Field, value: Decimal) -> None:

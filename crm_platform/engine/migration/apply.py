@@ -1,0 +1,163 @@
+"""Running a migration plan in one transaction with alembic's operations, then recording it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+
+from crm_platform.engine.column_types import utcnow
+from crm_platform.engine.database import is_sqlite
+from crm_platform.engine.entity_tables import ColumnSpec, Schema, sa_column, sa_type
+from crm_platform.engine.migration.conversions import convert, fits
+from crm_platform.engine.migration.plan import Plan, Step
+from crm_platform.engine.migration.state import archived_name
+from crm_platform.metadata.model import Registry
+
+
+class PlanRefused(Exception):
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        super().__init__(plan.describe())
+
+
+def apply_plan(conn: sa.Connection, plan: Plan, registry: Registry, schema: Schema, applied_by: str) -> None:
+    """Apply every step of `plan` on `conn` (inside the caller's transaction) and record it."""
+    if plan.refused:
+        raise PlanRefused(plan)
+    if is_sqlite(conn):
+        conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
+    ops = Operations(MigrationContext.configure(conn))
+    new_tables = [schema.metadata.tables[s.table] for s in plan.steps if s.action == "create_table"]
+    for step in plan.steps:
+        if step.action == "create_system_tables":
+            schema.metadata.create_all(conn, tables=list(schema.system.values()))
+    if new_tables:
+        schema.metadata.create_all(conn, tables=new_tables)
+    archived: list[tuple[str, str, ColumnSpec]] = []
+    for step in plan.steps:
+        _apply_step(conn, ops, step, schema, archived)
+    _record_state(conn, schema, plan, archived)
+    if plan.steps:
+        versions = schema.system["crm_metadata_version"]
+        conn.execute(versions.insert().values(
+            content_hash=registry.content_hash,
+            packs=json.dumps({p.name: p.version for p in registry.packs}),
+            applied_by=applied_by,
+            applied_at=utcnow(),
+            changes=json.dumps(plan.as_dicts()),
+        ))
+
+
+def _apply_step(conn: sa.Connection, ops: Operations, step: Step, schema: Schema, archived: list[tuple[str, str, ColumnSpec]]) -> None:
+    action = step.action
+    if action in ("create_system_tables", "create_table", "update_state", "adopt_column", "archive_table", "restore_table"):
+        return
+    table = schema.metadata.tables[step.table]
+    if action == "add_system_column":
+        assert step.column
+        _add_column(conn, ops, step.table, table.c[step.column].copy())
+    elif action == "add_column":
+        assert step.spec
+        _add_column(conn, ops, step.table, sa_column(step.spec))
+    elif action in ("rename_column", "restore_column", "archive_column"):
+        assert step.column and step.new_name
+        ops.alter_column(step.table, step.column, new_column_name=step.new_name)
+        if action == "archive_column" and step.old:
+            archived.append((step.table, step.new_name, step.old))
+    elif action == "widen_column":
+        assert step.spec and step.old and step.column
+        _widen(conn, ops, step.table, step.column, step.old, step.spec)
+    elif action == "replace_column":
+        assert step.spec and step.old and step.column
+        phys = _replace(conn, ops, step.table, step.column, step.old, step.spec)
+        archived.append((step.table, phys, step.old))
+    elif action == "create_index":
+        index = next(ix for ix in table.indexes if ix.name == step.column)
+        index.create(conn)
+    else:
+        raise ValueError(f"unknown migration step {action}")
+
+
+def _add_column(conn: sa.Connection, ops: Operations, table: str, column: sa.Column[Any]) -> None:
+    fks = list(column.foreign_keys)
+    if is_sqlite(conn) and fks:
+        # SQLite adds a column with a REFERENCES clause natively; alembic would rebuild the table.
+        prep = conn.dialect.identifier_preparer
+        fk = fks[0]
+        target_table, target_col = fk.target_fullname.split(".")
+        on_delete = f" ON DELETE {fk.ondelete}" if fk.ondelete else ""
+        type_sql = column.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(
+            f"ALTER TABLE {prep.quote(table)} ADD COLUMN {prep.quote(column.name)} {type_sql} "
+            f"REFERENCES {prep.quote(target_table)}({prep.quote(target_col)}){on_delete}"
+        )
+        return
+    ops.add_column(table, column)
+
+
+def _widen(conn: sa.Connection, ops: Operations, table: str, column: str, old: ColumnSpec, new: ColumnSpec) -> None:
+    if is_sqlite(conn):
+        prep = conn.dialect.identifier_preparer
+        col, tbl = prep.quote(column), prep.quote(table)
+        if new.kind == "decimal":
+            factor = 10 ** ((new.scale or 0) - (old.scale or 0 if old.kind == "decimal" else 0))
+            if factor != 1:
+                conn.exec_driver_sql(f"UPDATE {tbl} SET {col} = {col} * {factor} WHERE {col} IS NOT NULL")
+        elif new.kind == "datetime" and old.kind == "date":
+            conn.exec_driver_sql(f"UPDATE {tbl} SET {col} = {col} || ' 00:00:00.000000' WHERE {col} IS NOT NULL")
+        # SQLite does not enforce declared lengths or numeric sizes: the values are now right.
+        return
+    new_type = sa_type(new)
+    compiled = new_type.compile(dialect=conn.dialect)
+    prep = conn.dialect.identifier_preparer
+    ops.alter_column(table, column, type_=new_type, existing_type=sa_type(old), postgresql_using=f"{prep.quote(column)}::{compiled}")
+
+
+def _replace(conn: sa.Connection, ops: Operations, table: str, column: str, old: ColumnSpec, new: ColumnSpec) -> str:
+    """Keep the old column archived, add the new one, and copy every value that fits."""
+    live = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+    archived = archived_name(column, live)
+    ops.alter_column(table, column, new_column_name=archived)
+    _add_column(conn, ops, table, sa_column(new))
+    old_col = sa.column(archived, sa_type(old))
+    new_col = sa.column(column, sa_type(new))
+    id_col = sa.column("id", sa.BigInteger)
+    source = sa.table(table, id_col, old_col, new_col)
+    rows = conn.execute(sa.select(id_col, old_col).where(old_col.isnot(None))).all()
+    updates = [{"rid": rid, "val": convert(new, value)} for rid, value in rows if fits(new, value)]
+    if updates:
+        stmt = source.update().where(id_col == sa.bindparam("rid")).values({column: sa.bindparam("val", type_=sa_type(new))})
+        conn.execute(stmt, updates)
+    return archived
+
+
+def _record_state(conn: sa.Connection, schema: Schema, plan: Plan, archived: list[tuple[str, str, ColumnSpec]]) -> None:
+    """Rewrite crm_schema_table/crm_schema_column to what the database now holds."""
+    tables = schema.system["crm_schema_table"]
+    columns = schema.system["crm_schema_column"]
+    now = utcnow()
+    entity_tables = {t.name: name for name, t in schema.tables.items()}
+    wanted = entity_tables | {j.name: e for (e, _), j in schema.junctions.items()}
+    for step in plan.steps:
+        if step.action == "restore_column":
+            conn.execute(columns.delete().where(columns.c.table_name == step.table, columns.c.column_name == step.column))
+    for table_name, entity in wanted.items():
+        exists = conn.execute(sa.select(tables.c.table_name).where(tables.c.table_name == table_name)).first()
+        if exists is None:
+            kind = "entity" if table_name in entity_tables else "junction"
+            conn.execute(tables.insert().values(table_name=table_name, entity=entity, kind=kind, archived_at=None))
+        else:
+            conn.execute(tables.update().where(tables.c.table_name == table_name).values(archived_at=None))
+        conn.execute(columns.delete().where(columns.c.table_name == table_name, columns.c.archived_at.is_(None)))
+        for spec in schema.specs.get(table_name, {}).values():
+            conn.execute(columns.insert().values(table_name=table_name, column_name=spec.name, entity=entity, field=spec.field, spec=spec.to_json(), archived_at=None))
+    for table_name, phys, old in archived:
+        conn.execute(columns.delete().where(columns.c.table_name == table_name, columns.c.column_name == phys))
+        conn.execute(columns.insert().values(table_name=table_name, column_name=phys, entity=wanted.get(table_name, ""), field=old.field, spec=old.to_json(), archived_at=now))
+    for step in plan.steps:
+        if step.action == "archive_table":
+            conn.execute(tables.update().where(tables.c.table_name == step.table).values(archived_at=now))

@@ -1,0 +1,264 @@
+"""The record service: create, read, update (with per-field merge), soft delete, restore, list, history.
+
+Each write runs the same named steps in one transaction: parse the payload, apply defaults,
+check required fields and references, number, write, record history. Nothing is written
+when any step fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from crm_platform.engine.column_types import utcnow
+from crm_platform.engine.records.actor import Actor
+from crm_platform.engine.records.autonumber import next_number
+from crm_platform.engine.records.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
+from crm_platform.engine.records.history import fields_changed_since, read_history, write_history
+from crm_platform.engine.records.list_query import ListQuery, Page, apply_query, order_by
+from crm_platform.engine.records.payload import ChildRows, Payload, parse_payload
+from crm_platform.engine.records.relations import RelationWriter
+from crm_platform.engine.records.serialize import add_titles, row_to_dict
+from crm_platform.metadata.model import Entity
+from crm_platform.metadata.values import is_blank, parse_value
+
+if TYPE_CHECKING:
+    from crm_platform.engine.site import Site
+
+
+class RecordService:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    # -- helpers -----------------------------------------------------------------------
+    @property
+    def registry(self):  # type: ignore[no-untyped-def]
+        return self.site.registry
+
+    def entity(self, name: str) -> Entity:
+        entity = self.site.registry.entities.get(name)
+        if entity is None:
+            raise NotFound(f"unknown entity '{name}'")
+        return entity
+
+    def table(self, entity: Entity) -> sa.Table:
+        return self.site.schema.tables[entity.name]
+
+    def _system(self, name: str) -> sa.Table:
+        return self.site.schema.system[name]
+
+    def _relations(self, conn: sa.Connection) -> RelationWriter:
+        return RelationWriter(conn, self.site.registry, self.site.schema)
+
+    # -- reads ---------------------------------------------------------------------------
+    def get(self, actor: Actor, entity_name: str, record_id: int, include_deleted: bool = False) -> dict[str, Any]:
+        entity = self.entity(entity_name)
+        with self.site.engine.connect() as conn:
+            return self._get(conn, entity, record_id, include_deleted)
+
+    def _get(self, conn: sa.Connection, entity: Entity, record_id: int, include_deleted: bool = False) -> dict[str, Any]:
+        table = self.table(entity)
+        row = conn.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
+        if row is None or (row["deleted_at"] is not None and not include_deleted):
+            raise NotFound(f"{entity.name} {record_id} not found")
+        record = row_to_dict(entity, row)
+        self._relations(conn).read_into(entity, record)
+        add_titles(conn, self.site.registry, self.site.schema.tables, entity, [record])
+        return record
+
+    def list(self, actor: Actor, entity_name: str, query: ListQuery) -> Page:
+        entity = self.entity(entity_name)
+        table = self.table(entity)
+        base = apply_query(sa.select(table), entity, table, query)
+        count = sa.select(sa.func.count()).select_from(base.with_only_columns(table.c.id).subquery())
+        rows_query = base.order_by(*order_by(table, query.sort)).limit(query.page_size).offset((query.page - 1) * query.page_size)
+        with self.site.engine.connect() as conn:
+            total = conn.execute(count).scalar_one()
+            records = [row_to_dict(entity, row) for row in conn.execute(rows_query).mappings()]
+            add_titles(conn, self.site.registry, self.site.schema.tables, entity, records)
+        return Page(records, total, query.page, query.page_size)
+
+    def history(self, actor: Actor, entity_name: str, record_id: int) -> list[dict[str, Any]]:
+        entity = self.entity(entity_name)
+        with self.site.engine.connect() as conn:
+            self._get(conn, entity, record_id, include_deleted=True)
+            return read_history(conn, self._system("crm_history"), self._system("crm_user"), entity.name, record_id)
+
+    # -- writes --------------------------------------------------------------------------
+    def create(self, actor: Actor, entity_name: str, data: Any) -> dict[str, Any]:
+        entity = self.entity(entity_name)
+        if entity.child_of:
+            raise BadRequest(f"{entity.name} rows are created through their {entity.child_of}")
+        payload = parse_payload(self.site.registry, entity, data)
+        with self.site.engine.begin() as conn:
+            record_id = self._insert(conn, actor, entity, payload)
+            return self._get(conn, entity, record_id)
+
+    def _insert(self, conn: sa.Connection, actor: Actor, entity: Entity, payload: Payload, parent_id: int | None = None) -> int:
+        values = dict(payload.values)
+        self._apply_defaults(entity, values)
+        errors = list(payload.errors)
+        errors += self._check_required(entity, values, payload, creating=True)
+        errors += self._relations(conn).check(entity, values, payload)
+        if errors:
+            raise ValidationFailed(errors)
+        now = utcnow()
+        today = now.date()
+        for f in entity.fields:
+            if f.type == "auto_number":
+                values[f.name] = next_number(conn, self._system("crm_autonumber"), entity.name, f, today)
+        system: dict[str, Any] = {"created_at": now, "updated_at": now, "created_by": actor.user_id, "updated_by": actor.user_id, "version": 1}
+        if entity.owned:
+            system["owner_id"] = actor.user_id
+            system["unit_id"] = actor.unit_id
+        if parent_id is not None:
+            system["parent_id"] = parent_id
+        table = self.table(entity)
+        record_id = conn.execute(table.insert().values(**system, **values).returning(table.c.id)).scalar_one()
+        relations = self._relations(conn)
+        changes: dict[str, tuple[Any, Any]] = {k: (None, v) for k, v in values.items() if v is not None}
+        for name, rows in payload.children.items():
+            changes[name] = (None, relations.replace_children(actor, entity, record_id, rows, self._insert_child))
+        for name, ids in payload.links.items():
+            changes[name] = (None, relations.replace_links(entity, name, record_id, ids))
+        write_history(conn, self._system("crm_history"), entity.name, record_id, 1, "create", changes, actor.user_id, now)
+        return record_id
+
+    def _insert_child(self, conn: sa.Connection, actor: Actor, child: Entity, values: dict[str, Any], parent_id: int) -> int:
+        return self._insert(conn, actor, child, Payload(values=values), parent_id=parent_id)
+
+    def _apply_defaults(self, entity: Entity, values: dict[str, Any]) -> None:
+        for f in entity.fields:
+            if f.name not in values and f.default is not None:
+                values[f.name] = parse_value(f, f.default)
+            if f.type == "money" and values.get(f.name) is not None and not values.get(f"{f.name}_currency"):
+                values[f"{f.name}_currency"] = f.currency
+
+    def _check_required(self, entity: Entity, values: dict[str, Any], payload: Payload, creating: bool) -> list[FieldError]:
+        errors = []
+        failed = {e.field for e in payload.errors}
+        for f in entity.fields:
+            if not f.required or f.name in failed:
+                continue
+            if f.type == "child_table":
+                rows = payload.children.get(f.name)
+                if creating and (rows is None or not rows.rows):
+                    errors.append(FieldError(f.name, f"{f.label.en} needs at least one row", "required"))
+            elif f.type == "many_to_many":
+                if (creating or f.name in payload.links) and not payload.links.get(f.name):
+                    errors.append(FieldError(f.name, f"{f.label.en} is required", "required"))
+            elif (creating or f.name in values) and is_blank(values.get(f.name)):
+                errors.append(FieldError(f.name, f"{f.label.en} is required", "required"))
+        return errors
+
+    def update(self, actor: Actor, entity_name: str, record_id: int, data: Any) -> dict[str, Any]:
+        """Apply the fields in `data` if none of them changed since data['version']; else 409."""
+        entity = self.entity(entity_name)
+        base = data.get("version") if isinstance(data, dict) else None
+        if isinstance(base, bool) or not isinstance(base, int):
+            raise BadRequest("'version' is required: send the version of the record your change is based on", [FieldError("version", "required: the version your change is based on", "required")])
+        payload = parse_payload(self.site.registry, entity, data)
+        table = self.table(entity)
+        with self.site.engine.begin() as conn:
+            locked = sa.select(table).where(table.c.id == record_id)
+            if conn.dialect.name == "postgresql":
+                locked = locked.with_for_update()
+            row = conn.execute(locked).mappings().first()
+            if row is None or row["deleted_at"] is not None:
+                raise NotFound(f"{entity.name} {record_id} not found")
+            current = self._get(conn, entity, record_id)
+            changes = self._diff(entity, row, current, payload)
+            errors = list(payload.errors)
+            errors += self._check_required(entity, payload.values, payload, creating=False)
+            errors += self._relations(conn).check(entity, payload.values, payload)
+            if errors:
+                raise ValidationFailed(errors)
+            if base > row["version"]:
+                raise BadRequest(f"version {base} is newer than the record's version {row['version']}", [FieldError("version", "unknown version", "bad_version")])
+            if base < row["version"] and changes:
+                others = fields_changed_since(conn, self._system("crm_history"), entity.name, record_id, base)
+                clashes = [name for name in changes if name in others or _currency_base(name) in others]
+                if clashes:
+                    details = [FieldError(name, f"{name} was changed by someone else since version {base}", "conflict",
+                                          {"current": current.get(name), "yours": _json_value(changes[name][1])}) for name in clashes]
+                    raise Conflict(f"{entity.name} {record_id} changed since version {base}: {', '.join(clashes)}", details)
+            if not changes:
+                return current
+            now = utcnow()
+            version = row["version"] + 1
+            column_values = {k: v for k, v in payload.values.items() if k in changes}
+            column_values.update(updated_at=now, updated_by=actor.user_id, version=version)
+            conn.execute(table.update().where(table.c.id == record_id).values(**column_values))
+            relations = self._relations(conn)
+            for name, rows in payload.children.items():
+                if name in changes:
+                    relations.replace_children(actor, entity, record_id, rows, self._insert_child)
+            for name, ids in payload.links.items():
+                if name in changes:
+                    relations.replace_links(entity, name, record_id, ids)
+            write_history(conn, self._system("crm_history"), entity.name, record_id, version, "update", changes, actor.user_id, now)
+            return self._get(conn, entity, record_id)
+
+    def _diff(self, entity: Entity, row: Any, current: dict[str, Any], payload: Payload) -> dict[str, tuple[Any, Any]]:
+        changes: dict[str, tuple[Any, Any]] = {}
+        for name, value in payload.values.items():
+            if row[name] != value:
+                changes[name] = (row[name], value)
+        for name, rows in payload.children.items():
+            new = [{"id": cid, **values} for cid, values in rows.rows]
+            if _children_differ(current.get(name) or [], rows):
+                changes[name] = (current.get(name), new)
+        for name, ids in payload.links.items():
+            if sorted(current.get(name) or []) != ids:
+                changes[name] = (current.get(name), ids)
+        return changes
+
+    def delete(self, actor: Actor, entity_name: str, record_id: int) -> None:
+        self._set_deleted(actor, entity_name, record_id, deleted=True)
+
+    def restore(self, actor: Actor, entity_name: str, record_id: int) -> dict[str, Any]:
+        return self._set_deleted(actor, entity_name, record_id, deleted=False)
+
+    def _set_deleted(self, actor: Actor, entity_name: str, record_id: int, deleted: bool) -> dict[str, Any]:
+        entity = self.entity(entity_name)
+        if entity.child_of:
+            raise BadRequest(f"{entity.name} rows are removed by updating their {entity.child_of}")
+        table = self.table(entity)
+        with self.site.engine.begin() as conn:
+            row = conn.execute(sa.select(table.c.version, table.c.deleted_at).where(table.c.id == record_id)).first()
+            if row is None or (row.deleted_at is not None) == deleted:
+                state = "in the recycle bin" if not deleted else "found"
+                raise NotFound(f"{entity.name} {record_id} not {state}")
+            now = utcnow()
+            version = row.version + 1
+            conn.execute(table.update().where(table.c.id == record_id).values(deleted_at=now if deleted else None, version=version, updated_at=now, updated_by=actor.user_id))
+            write_history(conn, self._system("crm_history"), entity.name, record_id, version, "delete" if deleted else "restore", {}, actor.user_id, now)
+            return self._get(conn, entity, record_id, include_deleted=True)
+
+
+def _currency_base(name: str) -> str:
+    return name[: -len("_currency")] if name.endswith("_currency") else name + "_currency"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is not None and not isinstance(value, (str, int, float, bool, list, dict)):
+        return str(value)
+    return value
+
+
+def _children_differ(current: list[dict[str, Any]], rows: ChildRows) -> bool:
+    if len(current) != len(rows.rows):
+        return True
+    by_id = {c["id"]: c for c in current}
+    for cid, values in rows.rows:
+        if cid is None or cid not in by_id:
+            return True
+        existing = by_id[cid]
+        for key, value in values.items():
+            if _json_value(value) != existing.get(key) and str(value) != str(existing.get(key)):
+                return True
+    return False

@@ -1,0 +1,67 @@
+"""A site: one database, the Registry it serves, and the services built on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from crm_platform.config import Settings
+from crm_platform.engine.database import make_engine
+from crm_platform.engine.entity_tables import Schema, build_schema
+from crm_platform.engine.migration.apply import apply_plan
+from crm_platform.engine.migration.plan import Plan
+from crm_platform.engine.migration.planner import make_plan
+from crm_platform.metadata.loader import load_registry
+from crm_platform.metadata.model import Registry
+
+
+@dataclass
+class Site:
+    settings: Settings
+    engine: Engine
+    registry: Registry
+    schema: Schema = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.schema = build_schema(self.registry)
+
+    @classmethod
+    def open(cls, settings: Settings, registry: Registry | None = None) -> Site:
+        """Load the configured packs (raises PackError) and connect to the database."""
+        registry = registry or load_registry(settings.packs)
+        return cls(settings, make_engine(settings.database_url), registry)
+
+    def plan(self, allow_destructive: bool = False) -> Plan:
+        with self.engine.connect() as conn:
+            plan = make_plan(conn, self.registry, self.schema, allow_destructive)
+            conn.rollback()
+        return plan
+
+    def sync(self, allow_destructive: bool = False, applied_by: str = "cli") -> Plan:
+        """Plan and apply in one transaction; raises PlanRefused without changing anything."""
+        with self.engine.begin() as conn:
+            plan = make_plan(conn, self.registry, self.schema, allow_destructive)
+            apply_plan(conn, plan, self.registry, self.schema, applied_by)
+        return plan
+
+    def switch_registry(self, registry: Registry) -> None:
+        """Serve a new Registry (after its schema was synced)."""
+        self.registry = registry
+        self.schema = build_schema(registry)
+        self.__dict__.pop("records", None)
+
+    @cached_property
+    def records(self):  # type: ignore[no-untyped-def]
+        from crm_platform.engine.records.service import RecordService
+
+        return RecordService(self)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def table_exists(engine: Engine, name: str) -> bool:
+    return sa.inspect(engine).has_table(name)

@@ -1,0 +1,121 @@
+"""The platform's own tables: users, org units, tokens, history, counters, schema state, files."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crm_platform.engine.column_types import UTCDateTime
+
+# Ids are BIGINT on PostgreSQL and INTEGER (the rowid alias) on SQLite.
+IdType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def id_column() -> sa.Column[int]:
+    return sa.Column("id", IdType, primary_key=True, autoincrement=True)
+
+
+def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
+    tables = [
+        sa.Table(
+            "crm_org_unit", md, id_column(),
+            sa.Column("name", sa.String(200), nullable=False),
+            sa.Column("kind", sa.String(32), nullable=False, server_default="department"),
+            sa.Column("parent_id", IdType, sa.ForeignKey("crm_org_unit.id", ondelete="RESTRICT"), index=True),
+            sa.Column("path", sa.String(1000), nullable=False, server_default="/", index=True),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+        ),
+        sa.Table(
+            "crm_user", md, id_column(),
+            sa.Column("username", sa.String(150), nullable=False, unique=True),
+            sa.Column("email", sa.String(254)),
+            sa.Column("display_name", sa.String(200), nullable=False),
+            sa.Column("password_hash", sa.String(255)),
+            sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+            sa.Column("language", sa.String(8), nullable=False, server_default="en"),
+            sa.Column("unit_id", IdType, sa.ForeignKey("crm_org_unit.id", ondelete="SET NULL"), index=True),
+            sa.Column("manager_id", IdType, sa.ForeignKey("crm_user.id", ondelete="SET NULL"), index=True),
+            sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("last_login_at", UTCDateTime()),
+        ),
+        sa.Table(
+            "crm_api_token", md, id_column(),
+            sa.Column("user_id", IdType, sa.ForeignKey("crm_user.id", ondelete="CASCADE"), nullable=False, index=True),
+            sa.Column("name", sa.String(100), nullable=False),
+            sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+            sa.Column("prefix", sa.String(16), nullable=False),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("last_used_at", UTCDateTime()),
+            sa.Column("expires_at", UTCDateTime()),
+            sa.Column("revoked_at", UTCDateTime()),
+        ),
+        sa.Table(
+            "crm_history", md, id_column(),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("record_id", sa.BigInteger, nullable=False),
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Column("action", sa.String(16), nullable=False),
+            sa.Column("field", sa.String(40)),
+            sa.Column("old_value", sa.Text),
+            sa.Column("new_value", sa.Text),
+            sa.Column("changed_by", IdType, sa.ForeignKey("crm_user.id", ondelete="SET NULL")),
+            sa.Column("changed_at", UTCDateTime(), nullable=False),
+            sa.Index("ix_crm_history_record", "entity", "record_id", "version"),
+        ),
+        sa.Table(
+            "crm_autonumber", md,
+            sa.Column("entity", sa.String(40), primary_key=True),
+            sa.Column("field", sa.String(40), primary_key=True),
+            sa.Column("period", sa.String(16), primary_key=True),
+            sa.Column("last_value", sa.BigInteger, nullable=False),
+        ),
+        sa.Table(
+            "crm_schema_table", md,
+            sa.Column("table_name", sa.String(63), primary_key=True),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("kind", sa.String(16), nullable=False),
+            sa.Column("archived_at", UTCDateTime()),
+        ),
+        sa.Table(
+            "crm_schema_column", md,
+            sa.Column("table_name", sa.String(63), primary_key=True),
+            sa.Column("column_name", sa.String(63), primary_key=True),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("field", sa.String(40), nullable=False),
+            sa.Column("spec", sa.Text, nullable=False),
+            sa.Column("archived_at", UTCDateTime()),
+        ),
+        sa.Table(
+            "crm_metadata_version", md, id_column(),
+            sa.Column("content_hash", sa.String(64), nullable=False),
+            sa.Column("packs", sa.Text, nullable=False),
+            sa.Column("applied_by", sa.String(150), nullable=False),
+            sa.Column("applied_at", UTCDateTime(), nullable=False),
+            sa.Column("changes", sa.Text, nullable=False),
+        ),
+        sa.Table(
+            "crm_seed_record", md,
+            sa.Column("entity", sa.String(40), primary_key=True),
+            sa.Column("key", sa.String(100), primary_key=True),
+            sa.Column("pack", sa.String(40), nullable=False),
+            sa.Column("kind", sa.String(8), nullable=False),
+            sa.Column("record_id", sa.BigInteger, nullable=False),
+        ),
+        sa.Table(
+            "crm_file", md, id_column(),
+            sa.Column("name", sa.String(255), nullable=False),
+            sa.Column("content_type", sa.String(127), nullable=False),
+            sa.Column("size", sa.BigInteger, nullable=False),
+            sa.Column("sha256", sa.String(64), nullable=False),
+            sa.Column("storage_key", sa.String(255), nullable=False),
+            sa.Column("created_by", IdType, sa.ForeignKey("crm_user.id", ondelete="SET NULL")),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+        ),
+    ]
+    return {t.name: t for t in tables}
+
+
+SYSTEM_TABLE_NAMES = (
+    "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
+    "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
+)
