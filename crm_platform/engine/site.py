@@ -52,12 +52,19 @@ class Site:
         self.registry = registry
         self.schema = build_schema(registry)
         self.__dict__.pop("records", None)
+        self.__dict__.pop("users", None)
 
     @cached_property
     def records(self):  # type: ignore[no-untyped-def]
         from crm_platform.engine.records.service import RecordService
 
         return RecordService(self)
+
+    @cached_property
+    def users(self):  # type: ignore[no-untyped-def]
+        from crm_platform.engine.auth import UserService
+
+        return UserService(self)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,1 @@
+"""The web layer: Starlette app, REST API, authentication, generated screens and templates."""

@@ -1,0 +1,1 @@
+"""The REST JSON API under /api/v1/, generated from the Registry."""

@@ -1,0 +1,58 @@
+"""The Starlette application: routes, sessions, authentication and error handling for one Site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from crm_platform.engine.records.errors import RecordError
+from crm_platform.engine.site import Site
+from crm_platform.ui import pages
+from crm_platform.ui.api import account, files, meta, openapi, records
+from crm_platform.ui.responses import error_response, json_response, record_error_response
+from crm_platform.ui.security import AuthMiddleware
+
+SESSION_COOKIE = "crm_session"
+
+
+async def health(request: Request) -> Response:
+    site: Site = request.app.state.site
+    return json_response({"status": "ok", "registry": site.registry.content_hash})
+
+
+async def _record_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RecordError)
+    return record_error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "too_large"}
+    message = {404: "no such endpoint", 405: "method not allowed on this endpoint"}.get(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, codes.get(exc.status_code, "error"), message, headers=getattr(exc, "headers", None))
+
+
+def create_app(site: Site) -> Starlette:
+    api_routes = [Route("/health", health, methods=["GET"]), *account.routes, *meta.routes, *records.routes, *files.routes, *openapi.routes]
+    routes = [
+        Mount("/api/v1", routes=api_routes),
+        Mount("/static", app=StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
+        *pages.routes,
+    ]
+    middleware = [
+        Middleware(SessionMiddleware, secret_key=site.settings.secret_key, session_cookie=SESSION_COOKIE,
+                   same_site="lax", https_only=site.settings.secure_cookies, max_age=14 * 24 * 3600),
+        Middleware(AuthMiddleware),
+    ]
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers={RecordError: _record_error, HTTPException: _http_error})
+    app.state.site = site
+    return app

@@ -1,0 +1,26 @@
+"""Helpers for tests: writing small packs to a folder, and opening sites on the test database."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+
+def write_pack(root: Path, name: str, files: dict[str, str], depends: list[str] | None = None, version: str = "1.0.0") -> Path:
+    """Write a pack folder `root/name` with a pack.yaml and the given files (dedented)."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    deps = ", ".join(depends or [])
+    manifest = f"name: {name}\nversion: {version}\ntitle: {{en: {name}, zh-CN: {name}}}\ndepends: [{deps}]\n"
+    (folder / "pack.yaml").write_text(manifest, encoding="utf-8")
+    for rel, text in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return folder
+
+
+def entity_yaml(name: str, fields: str, extra: str = "") -> str:
+    """An entity file with labels filled in; `fields` is the YAML list body (dedented)."""
+    body = textwrap.indent(textwrap.dedent(fields).strip("\n"), "  ")
+    return f"name: {name}\nlabel: {{en: {name}, zh-CN: {name}}}\n{extra}fields:\n{body}\n"
