@@ -29,7 +29,7 @@ class Settings:
     def from_env(cls) -> Settings:
         var_dir = _var_dir()
         database_url = os.environ.get("CRM_DATABASE_URL") or f"sqlite:///{var_dir / 'crm.sqlite3'}"
-        packs = tuple(p.strip() for p in os.environ.get("CRM_PACKS", "crm_standard,ceramics").split(",") if p.strip())
+        packs = tuple(p.strip() for p in os.environ.get("CRM_PACKS", "crm_standard").split(",") if p.strip())
         return cls(
             database_url=database_url,
             packs=packs,

@@ -18,6 +18,7 @@ from crm_platform.metadata.model import Registry
 
 REPO = Path(__file__).resolve().parent.parent
 PACKS = REPO / "packs"
+FIXTURE_PACKS = REPO / "tests" / "fixtures" / "packs"
 PG_URL = os.environ.get("CRM_TEST_DATABASE_URL")
 
 
@@ -28,6 +29,17 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def standard_registry() -> Registry:
     return load_registry(["crm_standard"], [PACKS])
+
+
+@pytest.fixture(scope="session")
+def testkit_registry() -> Registry:
+    return load_registry(["testkit"], [FIXTURE_PACKS])
+
+
+@pytest.fixture
+def kit(make_site: Callable[..., Site], testkit_registry: Registry) -> Site:
+    """A site with the small `testkit` pack (every field type, a child table, an N:N link)."""
+    return make_site(testkit_registry)
 
 
 @pytest.fixture

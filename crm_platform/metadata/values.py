@@ -106,7 +106,7 @@ def _decimal(field: Field, raw: Any) -> Decimal:
         if quantized != value:
             raise ValueError(f"at most {scale} decimal places allowed")
         value = quantized
-    digits_before = len(value.quantize(Decimal(1)).copy_abs().as_tuple().digits)
+    digits_before = len(str(int(value.copy_abs())))
     if value.copy_abs() >= 1 and digits_before > precision - scale:
         raise ValueError(f"too large: at most {precision - scale} digits before the decimal point")
     _check_range(field, value)

@@ -151,6 +151,12 @@ class RecordService:
                     errors.append(FieldError(f.name, f"{f.label.en} is required", "required"))
             elif (creating or f.name in values) and is_blank(values.get(f.name)):
                 errors.append(FieldError(f.name, f"{f.label.en} is required", "required"))
+        for name, rows in payload.children.items():
+            for index, (child_id, row_values) in enumerate(rows.rows):
+                for f in rows.entity.fields:
+                    path = f"{name}[{index}].{f.name}"
+                    if f.required and path not in failed and (child_id is None or f.name in row_values) and is_blank(row_values.get(f.name)):
+                        errors.append(FieldError(path, f"{f.label.en} is required", "required"))
         return errors
 
     def update(self, actor: Actor, entity_name: str, record_id: int, data: Any) -> dict[str, Any]:
