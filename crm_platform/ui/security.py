@@ -68,7 +68,12 @@ class AuthMiddleware:
                 response = error_response(403, "csrf_failed", "missing or wrong CSRF token: reload the page and try again")
                 await response(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            form = scope["state"].get("form")
+            if form is not None:
+                await form.close()
 
 
 async def _csrf_ok(request: Request, scope: Scope) -> bool:

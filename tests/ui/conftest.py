@@ -1,4 +1,4 @@
-"""API fixtures: a TestClient on the real app, with a token for an admin user."""
+"""API fixtures: a TestClient on the real app (testkit pack), with a token for an admin user."""
 
 from __future__ import annotations
 
@@ -7,25 +7,24 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.site import Site
 from crm_platform.ui.app import create_app
 
 
 @pytest.fixture
-def app_client(site: Site) -> Iterator[TestClient]:
-    with TestClient(create_app(site), base_url="http://testserver") as client:
-        yield client
-
-
-@pytest.fixture
-def token(site: Site, admin: Actor) -> str:
-    assert admin.user_id is not None
-    value, _ = site.users.create_token(admin.user_id, "tests")
+def kit_admin_token(kit: Site) -> str:
+    user_id = kit.users.create_user("admin", "admin-password", "Admin", is_admin=True)
+    value, _ = kit.users.create_token(user_id, "tests")
     return value
 
 
 @pytest.fixture
-def api(app_client: TestClient, token: str) -> TestClient:
-    app_client.headers["Authorization"] = f"Bearer {token}"
-    return app_client
+def client(kit: Site) -> Iterator[TestClient]:
+    with TestClient(create_app(kit), base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api(client: TestClient, kit_admin_token: str) -> TestClient:
+    client.headers["Authorization"] = f"Bearer {kit_admin_token}"
+    return client

@@ -26,11 +26,12 @@ async def upload_file(request: Request) -> Response:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
         return error_response(413, "too_large", f"files are limited to {site.settings.max_upload_mb} MB")
-    form = await request.form(max_part_size=limit + 1)
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise BadRequest("no 'file' part in the upload", [FieldError("file", "required", "required")])
-    data = await upload.read()
+    async with request.form(max_part_size=limit + 1) as form:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise BadRequest("no 'file' part in the upload", [FieldError("file", "required", "required")])
+        data = await upload.read()
+        filename, content_type = upload.filename, upload.content_type
     if len(data) > limit:
         return error_response(413, "too_large", f"files are limited to {site.settings.max_upload_mb} MB")
     digest = hashlib.sha256(data).hexdigest()
@@ -41,9 +42,9 @@ async def upload_file(request: Request) -> Response:
         tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
-    name = _SAFE_NAME.sub("_", upload.filename or "file")[:255] or "file"
+    name = _SAFE_NAME.sub("_", filename or "file")[:255] or "file"
     table = site.schema.system["crm_file"]
-    row = {"name": name, "content_type": (upload.content_type or "application/octet-stream")[:127], "size": len(data),
+    row = {"name": name, "content_type": (content_type or "application/octet-stream")[:127], "size": len(data),
            "sha256": digest, "storage_key": key, "created_by": request.state.actor.user_id, "created_at": utcnow()}
     with site.engine.begin() as conn:
         row["id"] = conn.execute(table.insert().values(**row).returning(table.c.id)).scalar_one()

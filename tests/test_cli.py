@@ -1,0 +1,83 @@
+"""The command line as a user runs it: console script, `python -m crm_platform`, exit codes, output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURE_PACKS, REPO
+from tests.helpers import entity_yaml, write_pack
+
+BIN = Path(sys.executable).parent
+
+
+def run(args: list[str], env: dict[str, str], input_text: str | None = None, module: bool = False) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "crm_platform", *args] if module else [str(BIN / "crm-platform"), *args]
+    return subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, input=input_text, cwd=REPO, timeout=120)
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return {"CRM_DATABASE_URL": database_url, "CRM_VAR_DIR": str(tmp_path / "var"), "CRM_PACKS": "testkit", "CRM_PACKS_PATH": str(FIXTURE_PACKS)}
+
+
+def test_console_script_and_module_both_answer_help() -> None:
+    for module in (False, True):
+        result = run(["--help"], {}, module=module)
+        assert result.returncode == 0, result.stderr
+        for command in ("serve", "pack", "db", "demo", "user", "token"):
+            assert command in result.stdout
+
+
+def test_pack_validate_reports_problems_with_place_and_fails(tmp_path: Path) -> None:
+    write_pack(tmp_path, "broken", {"entities/thing.yaml": entity_yaml("thing", """
+        - {name: amount, type: moneyy, label: {en: Amount, zh-CN: 金额}}
+        - {name: owner, type: reference, entity: acount, label: {en: Owner, zh-CN: 负责人}}
+    """)})
+    result = run(["pack", "validate", str(tmp_path / "broken")], {})
+    assert result.returncode == 1
+    assert "entities/thing.yaml:4:26: field 'amount': unknown type 'moneyy'; expected one of text, long_text" in result.stderr
+    assert result.stderr.rstrip().endswith("1 problem found")
+
+
+def test_pack_validate_accepts_a_good_pack() -> None:
+    result = run(["pack", "validate", str(FIXTURE_PACKS / "testkit")], {})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: testkit 1.0.0: 4 entities")
+
+
+def test_sync_then_user_and_token_then_pack_list(cli_env: dict[str, str]) -> None:
+    plan = run(["db", "plan"], cli_env)
+    assert plan.returncode == 0 and "create table ent_company" in plan.stdout
+    synced = run(["db", "sync"], cli_env)
+    assert synced.returncode == 0, synced.stderr
+    assert "loaded 2 seed record(s)" in synced.stdout
+    assert "nothing to do" in run(["db", "plan"], cli_env).stdout
+    assert "testkit" in run(["db", "history"], cli_env).stdout
+    created = run(["user", "create", "ops", "--password", "ops-password", "--admin"], cli_env)
+    assert created.returncode == 0 and "created user ops" in created.stdout
+    duplicate = run(["user", "create", "ops", "--password", "ops-password"], cli_env)
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+    short = run(["user", "create", "shorty", "--password", "x"], cli_env)
+    assert short.returncode == 1 and "at least 8 characters" in short.stderr
+    token = run(["token", "create", "ops", "--name", "ci"], cli_env)
+    assert token.returncode == 0 and token.stdout.strip().startswith("crm_")
+    assert run(["token", "create", "nobody"], cli_env).returncode == 1
+    listed = run(["pack", "list"], cli_env)
+    assert "testkit" in listed.stdout and "4 entities" in listed.stdout
+
+
+def test_commands_refuse_an_unsynced_database(cli_env: dict[str, str]) -> None:
+    result = run(["user", "create", "x1", "--password", "password-1"], cli_env)
+    assert result.returncode == 1 and "db sync" in result.stderr
+
+
+def test_a_broken_configured_pack_stops_every_command(cli_env: dict[str, str], tmp_path: Path) -> None:
+    write_pack(tmp_path / "packs", "bad", {"entities/x.yaml": "name: x\n  bad indent: ["})
+    env = {**cli_env, "CRM_PACKS": "bad", "CRM_PACKS_PATH": str(tmp_path / "packs")}
+    result = run(["db", "plan"], env)
+    assert result.returncode == 1 and "YAML syntax error" in result.stderr
