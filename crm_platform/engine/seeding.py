@@ -30,10 +30,18 @@ class SeedResult:
 def entity_order(registry: Registry, sets: Sequence[SeedSet]) -> list[SeedSet]:
     """Seed sets ordered so that referenced entities load first."""
     names = {s.entity for s in sets}
-    deps = {
-        name: {f.entity for f in registry.entity(name).fields if f.type in ("reference", "many_to_many") and f.entity in names and f.entity != name}
-        for name in names
-    }
+
+    def referenced(entity_name: str) -> set[str]:
+        """Entities whose records `entity_name` points at, through its own fields or its child rows'."""
+        found: set[str] = set()
+        for f in registry.entity(entity_name).fields:
+            if f.type in ("reference", "many_to_many") and f.entity:
+                found.add(f.entity)
+            elif f.type == "child_table" and f.entity:
+                found |= referenced(f.entity)
+        return found
+
+    deps = {name: {e for e in referenced(name) if e in names and e != name} for name in names}
     ordered: list[str] = []
     visiting: set[str] = set()
 

@@ -33,7 +33,8 @@ def served(tmp_path: Path, database_url: str) -> Iterator[tuple[str, Path]]:
     again = subprocess.run([str(BIN), "demo", "setup"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "record(s) created" not in again.stdout  # demo data loads once
     port = free_port()
-    server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -49,6 +50,7 @@ def served(tmp_path: Path, database_url: str) -> Iterator[tuple[str, Path]]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
 
 
 def test_demo_login_token_and_account_creation(served: tuple[str, Path]) -> None:

@@ -119,3 +119,12 @@ def test_meta_describes_entities(api: TestClient) -> None:
     assert kind["options"][1] == {"value": "dealer", "label": {"en": "Dealer", "zh-CN": "经销商"}, "color": None}
     assert company["views"][0]["columns"] == ["number", "name", "kind", "revenue", "founded"]
     assert api.get("/api/v1/meta/entities/nothing").status_code == 404
+
+
+def test_picklists_sort_in_option_order_not_alphabetically(api: TestClient) -> None:
+    for name, kind in (("A", "public_body"), ("B", "customer"), ("C", "dealer")):
+        create_company(api, name=name, kind=kind)
+    listed = api.get("/api/v1/records/company", params={"sort": "kind"}).json()["data"]
+    assert [r["kind"] for r in listed] == ["customer", "dealer", "public_body"]
+    listed = api.get("/api/v1/records/company", params={"sort": "-kind"}).json()["data"]
+    assert [r["kind"] for r in listed] == ["public_body", "dealer", "customer"]

@@ -206,6 +206,13 @@ def apply_query(select: sa.Select[Any], entity: Entity, table: sa.Table, query: 
     return select
 
 
-def order_by(table: sa.Table, sort: Sequence[SortKey]) -> list[sa.ColumnElement[Any]]:
-    keys = [table.c[k.field].desc() if k.descending else table.c[k.field].asc() for k in sort]
+def order_by(entity: Entity, table: sa.Table, sort: Sequence[SortKey]) -> list[sa.ColumnElement[Any]]:
+    """ORDER BY for the sort keys (picklists in option order), ending with the id for stable pages."""
+    keys = []
+    for key in sort:
+        column: sa.ColumnElement[Any] = table.c[key.field]
+        f = entity.field_map.get(key.field)
+        if f is not None and f.type == "picklist" and f.options:
+            column = sa.case({value: rank for rank, value in enumerate(f.option_values)}, value=table.c[key.field], else_=len(f.options))
+        keys.append(column.desc() if key.descending else column.asc())
     return [*keys, table.c.id.desc() if sort and sort[-1].descending else table.c.id.asc()]

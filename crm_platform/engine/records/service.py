@@ -73,7 +73,7 @@ class RecordService:
         table = self.table(entity)
         base = apply_query(sa.select(table), entity, table, query)
         count = sa.select(sa.func.count()).select_from(base.with_only_columns(table.c.id).subquery())
-        rows_query = base.order_by(*order_by(table, query.sort)).limit(query.page_size).offset((query.page - 1) * query.page_size)
+        rows_query = base.order_by(*order_by(entity, table, query.sort)).limit(query.page_size).offset((query.page - 1) * query.page_size)
         with self.site.engine.connect() as conn:
             total = conn.execute(count).scalar_one()
             records = [row_to_dict(entity, row) for row in conn.execute(rows_query).mappings()]
