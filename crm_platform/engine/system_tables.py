@@ -111,6 +111,24 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("created_by", IdType, sa.ForeignKey("crm_user.id", ondelete="SET NULL")),
             sa.Column("created_at", UTCDateTime(), nullable=False),
         ),
+        sa.Table(
+            "crm_attachment", md, id_column(),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("record_id", sa.BigInteger, nullable=False),
+            sa.Column("file_id", IdType, sa.ForeignKey("crm_file.id", ondelete="CASCADE"), nullable=False),
+            sa.Column("created_by", IdType, sa.ForeignKey("crm_user.id", ondelete="SET NULL")),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Index("ix_crm_attachment_record", "entity", "record_id"),
+        ),
+        sa.Table(
+            "crm_saved_view", md, id_column(),
+            sa.Column("user_id", IdType, sa.ForeignKey("crm_user.id", ondelete="CASCADE"), nullable=False),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("name", sa.String(80), nullable=False),
+            sa.Column("params", sa.Text, nullable=False),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.UniqueConstraint("user_id", "entity", "name", name="uq_crm_saved_view_name"),
+        ),
     ]
     return {t.name: t for t in tables}
 
@@ -118,4 +136,5 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
 SYSTEM_TABLE_NAMES = (
     "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
+    "crm_attachment", "crm_saved_view",
 )

@@ -4,23 +4,15 @@ list views, forms, menus and seed data, checking every cross-reference on the wa
 from __future__ import annotations
 
 import dataclasses
-import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from crm_platform.metadata import field_types as ft
-from crm_platform.metadata.autonumber_format import parse_format
-from crm_platform.metadata.errors import Problem
+from crm_platform.metadata.errors import Problem, did_you_mean
+from crm_platform.metadata.field_checks import FieldChecker
 from crm_platform.metadata.model import Entity, Field, Label, Option, Place
 from crm_platform.metadata.pack_reader import PackFiles
-from crm_platform.metadata.values import parse_value
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def place_of(source: SourceFile, path: JsonPath) -> Place:
@@ -104,10 +96,11 @@ class EntityAssembler:
             for source in pack.of("entities"):
                 if "extends" in source.data:
                     self._extend(pack.pack.name, source)
+        checker = FieldChecker(self)
         for draft in self.drafts.values():
-            self._check_fields(draft)
+            checker.check_fields(draft)
         for draft in self.drafts.values():
-            self._check_links(draft)
+            checker.check_links(draft)
         return {name: self._freeze(d) for name, d in self.drafts.items()}
 
     def _problem(self, source: SourceFile, path: JsonPath, message: str, code: str) -> None:
@@ -131,7 +124,7 @@ class EntityAssembler:
         draft = self.drafts.get(target)
         if draft is None:
             if target not in self.broken:
-                hint = did_you_mean(target, self.drafts)
+                hint = did_you_mean(target, self.known_names())
                 self._problem(source, ("extends",), f"extends unknown entity '{target}'{hint}", "entity.unknown")
             return
         if draft.pack not in self.closure.get(pack, set()) or draft.pack == pack:
@@ -164,79 +157,17 @@ class EntityAssembler:
                 known.add(option.value)
                 draft.extra_options.setdefault(field_name, []).append(option)
 
-    def _check_fields(self, draft: EntityDraft) -> None:
-        seen: dict[str, FieldDraft] = {}
-        for fd in draft.fields:
-            f, source, path = fd.field, fd.source, fd.path
-            if f.name in seen:
-                self._problem(source, (*path, "name"), f"field '{f.name}' is already declared at {seen[f.name].field.place}", "field.duplicate")
-                continue
-            seen[f.name] = fd
-            if f.name in ft.SYSTEM_COLUMNS or f.name.endswith("_currency"):
-                self._problem(source, (*path, "name"), f"field name '{f.name}' is reserved for a system column; choose another name", "field.reserved_name")
-            allowed = ft.FIELD_TYPES[f.type].properties
-            for key in source_item(source, path):
-                if key not in allowed:
-                    self._problem(source, (*path, key), f"field '{f.name}': property '{key}' does not apply to type {f.type}", "field.property_not_applicable")
-            self._check_field_values(draft, fd)
-        for fd in draft.fields:
-            f = fd.field
-            if f.renamed_from and f.renamed_from in seen and seen[f.renamed_from] is not fd:
-                self._problem(fd.source, (*fd.path, "renamed_from"), f"field '{f.name}' is renamed from '{f.renamed_from}', but a field of that name still exists", "field.rename_conflict")
+    def known_names(self) -> set[str]:
+        """Entity names for "did you mean": declared ones and those whose files were invalid."""
+        return set(self.drafts) | self.broken
 
-    def _check_field_values(self, draft: EntityDraft, fd: FieldDraft) -> None:
-        f, source, path = fd.field, fd.source, fd.path
-        values = [o.value for o in f.options]
-        for i, value in enumerate(values):
-            if value in values[:i]:
-                self._problem(source, (*path, "options", i, "value"), f"field '{f.name}': option '{value}' is listed twice", "field.duplicate_option")
-        if f.precision is not None and f.scale is not None and f.scale > f.precision:
-            self._problem(source, (*path, "scale"), f"field '{f.name}': scale {f.scale} is larger than precision {f.precision}", "field.bad_precision")
-        if f.type == "auto_number" and f.format:
-            try:
-                parse_format(f.format)
-            except ValueError as exc:
-                self._problem(source, (*path, "format"), f"field '{f.name}': bad auto-number format {f.format!r}: {exc}", "field.bad_format")
-        if f.default is not None and ft.FIELD_TYPES[f.type].writable and f.type not in ("reference", "file", "child_table", "many_to_many"):
-            try:
-                parse_value(f, f.default)
-            except ValueError as exc:
-                self._problem(source, (*path, "default"), f"field '{f.name}': default {f.default!r} is not valid: {exc}", "field.bad_default")
-        elif f.default is not None:
-            self._problem(source, (*path, "default"), f"field '{f.name}': a {f.type} field cannot have a literal default", "field.bad_default")
-        for bound in ("min", "max"):
-            value = getattr(f, bound)
-            if isinstance(value, str):
-                try:
-                    float(value)
-                except ValueError:
-                    self._problem(source, (*path, bound), f"field '{f.name}': {bound} must be a number", "field.bad_bound")
+    def visible(self, pack: str, draft: EntityDraft) -> bool:
+        """Whether `pack` may use `draft`: it is its own or one of a pack it depends on."""
+        return draft.pack in self.closure.get(pack, {pack})
 
-    def _check_links(self, draft: EntityDraft) -> None:
-        source, data = draft.source, draft.data
-        names = {fd.field.name: fd.field for fd in draft.fields}
-        for fd in draft.fields:
-            f = fd.field
-            if f.entity is None:
-                continue
-            target = self.drafts.get(f.entity)
-            if target is None:
-                if f.entity not in self.broken:
-                    self._problem(fd.source, (*fd.path, "entity"), f"field '{f.name}': unknown entity '{f.entity}'{did_you_mean(f.entity, self.drafts)}", "field.unknown_entity")
-                continue
-            if f.type == "child_table" and target.data.get("child_of") != draft.name:
-                self._problem(fd.source, (*fd.path, "entity"), f"field '{f.name}': entity '{f.entity}' must declare child_of: {draft.name} to be its child table", "field.bad_child_table")
-        child_of = data.get("child_of")
-        if child_of is not None and child_of not in self.drafts and child_of not in self.broken:
-            self._problem(source, ("child_of",), f"child_of unknown entity '{child_of}'{did_you_mean(child_of, self.drafts)}", "entity.unknown")
-        title = data.get("title_field")
-        if title is not None and (title not in names or not ft.FIELD_TYPES[names[title].type].stored):
-            self._problem(source, ("title_field",), f"title_field '{title}' is not a field of entity '{draft.name}'{did_you_mean(title, names)}", "entity.bad_title_field")
-        for i, name in enumerate(draft.search_fields):
-            f = names.get(name)
-            if f is None or f.value_type not in ("text", "long_text", "email", "phone", "url", "auto_number"):
-                why = "is not a field" if f is None else f"is of type {f.type}; search fields must hold text"
-                self._problem(source, ("search_fields", i), f"search field '{name}' {why} of entity '{draft.name}'{did_you_mean(name, names) if f is None else ''}", "entity.bad_search_field")
+    @staticmethod
+    def not_visible(pack: str, draft: EntityDraft) -> str:
+        return f"entity '{draft.name}' belongs to pack '{draft.pack}', which pack '{pack}' does not depend on; add '{draft.pack}' to depends in pack.yaml"
 
     def _freeze(self, draft: EntityDraft) -> Entity:
         data = draft.data
@@ -269,12 +200,6 @@ class EntityAssembler:
             pack=draft.pack,
         )
 
-
-def source_item(source: SourceFile, path: JsonPath) -> dict[str, Any]:
-    node: Any = source.data
-    for step in path:
-        node = node[step]
-    return node if isinstance(node, dict) else {}
 
 
 def _replace(f: Field, **changes: Any) -> Field:

@@ -33,6 +33,9 @@ class AutoNumberFormat:
 
 def parse_format(text: str) -> AutoNumberFormat:
     """Raises ValueError explaining what is wrong with the format."""
+    outside = _TOKEN.sub("", text)
+    if "{" in outside or "}" in outside:
+        raise ValueError("unbalanced braces in the format; write tokens as {YYYY} or {seq:4}")
     seq_width: int | None = None
     for token in _TOKEN.findall(text):
         if token in _DATE_TOKENS:
@@ -49,6 +52,4 @@ def parse_format(text: str) -> AutoNumberFormat:
             raise ValueError("the width of {seq:N} must be between 1 and 12")
     if seq_width is None:
         raise ValueError("the format must contain a sequence token such as {seq:4}")
-    if "{" in _TOKEN.sub("", text) or "}" in _TOKEN.sub("", text):
-        raise ValueError("unbalanced braces in the format")
     return AutoNumberFormat(text, seq_width)

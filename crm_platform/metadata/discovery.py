@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm_platform.metadata.errors import Problem
+from crm_platform.metadata.errors import Problem, did_you_mean
 from crm_platform.metadata.schema_check import check_against_schema
 from crm_platform.metadata.yaml_source import SourceFile, display_path, load_yaml_file
 
@@ -37,6 +37,11 @@ def _folder_for(ref: str, search: Sequence[Path]) -> Path | None:
     return None
 
 
+def _available(search: Sequence[Path]) -> list[str]:
+    """Names of the pack folders in the search paths (for "did you mean")."""
+    return [p.name for base in search if base.is_dir() for p in base.iterdir() if (p / "pack.yaml").is_file()]
+
+
 def find_packs(refs: Sequence[str], search: Sequence[Path] | None = None) -> tuple[list[FoundPack], list[Problem]]:
     """The packs named by `refs` and everything they depend on, dependencies first."""
     search = list(search) if search is not None else pack_search_paths()
@@ -48,7 +53,7 @@ def find_packs(refs: Sequence[str], search: Sequence[Path] | None = None) -> tup
         folder = _folder_for(ref, search)
         manifest_path = folder / "pack.yaml" if folder else None
         if folder is None or manifest_path is None or not manifest_path.is_file():
-            message = f"pack '{ref}' not found (looked in {looked})"
+            message = f"pack '{ref}' not found (looked in {looked}){did_you_mean(ref, _available(search))}"
             if folder is not None:
                 message = f"no pack.yaml in {display_path(folder)}"
             if wanted_by:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -53,3 +54,15 @@ class PackError(Exception):
 
 def _sort_key(p: Problem) -> tuple[str, int, int, str]:
     return (p.file, p.line or 0, p.column or 0, p.message)
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate most like `name` (a likely typo), or None when none is close."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for the closest candidate, or "" when none is close."""
+    close = closest(name, candidates)
+    return f"; did you mean '{close}'?" if close else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 LANGUAGES = ("en", "zh-CN")
@@ -121,7 +122,7 @@ class Entity:
 
     @cached_property
     def field_map(self) -> Mapping[str, Field]:
-        return {f.name: f for f in self.fields}
+        return MappingProxyType({f.name: f for f in self.fields})
 
     def field(self, name: str) -> Field:
         return self.field_map[name]
@@ -245,7 +246,7 @@ class Registry:
     menus: tuple[Menu, ...]
     seeds: tuple[SeedSet, ...]
     content_hash: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def entity(self, name: str) -> Entity:
         return self.entities[name]

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry as SchemaRegistry
 from referencing import Resource
 
-from crm_platform.metadata.errors import Problem
+from crm_platform.metadata.errors import Problem, closest
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
 SCHEMA_NAMES = ("common", "pack", "entity", "views", "forms", "menus", "records")
@@ -46,37 +46,67 @@ def _validator(name: str) -> Draft202012Validator:
 
 def check_against_schema(source: SourceFile, schema: str) -> list[Problem]:
     """Every schema violation in `source`, each as a Problem at the offending node."""
+    if not isinstance(source.data, dict) and load_schema(schema).get("type") == "object":
+        found = "an empty file" if source.data is None else f"a single {_json_type(source.data)}"
+        message = f"expected a mapping of properties at the top of the file (see {schema}.schema.json), found {found}"
+        line, column = source.where(())
+        return [Problem(source.path, line or 1, column or 1, message, "pack.schema")]
     problems: list[Problem] = []
     for error in _validator(schema).iter_errors(source.data):
         for leaf in _leaves(error):
-            path = tuple(leaf.absolute_path)
-            if leaf.validator == "additionalProperties" and isinstance(leaf.instance, dict):
-                allowed = leaf.schema.get("properties", {}) if isinstance(leaf.schema, dict) else {}
-                extra = [k for k in leaf.instance if k not in allowed]
-                if extra:
-                    path = (*path, extra[0])
-                    problems.append(
-                        source.problem(path, _message(source.data, path[:-1], leaf), "pack.schema")
-                    )
-                    continue
-            problems.append(source.problem(path, _message(source.data, path, leaf), "pack.schema"))
+            problems.extend(_problems(source, leaf))
     return problems
 
 
+def _problems(source: SourceFile, leaf: ValidationError) -> list[Problem]:
+    path = tuple(leaf.absolute_path)
+    if leaf.validator == "additionalProperties" and isinstance(leaf.instance, dict):
+        allowed = sorted(leaf.schema.get("properties", {})) if isinstance(leaf.schema, dict) else []
+        extra = [k for k in leaf.instance if k not in allowed]
+        prefix = _context(source.data, path)
+        hint = f"; expected one of {', '.join(allowed)}" if allowed else ""
+        problems = []
+        for key in extra:
+            close = closest(key, allowed)
+            guess = f" (did you mean '{close}'?)" if close else ""
+            problems.append(source.problem((*path, key), f"{prefix}unknown property '{key}'{guess}{hint}", "pack.schema", at_key=True))
+        return problems
+    at_key = leaf.validator == "required" and bool(path) and isinstance(path[-1], str)
+    return [source.problem(path, _message(source.data, path, leaf), "pack.schema", at_key=at_key)]
+
+
 def _leaves(error: ValidationError) -> list[ValidationError]:
-    """For a failed `oneOf`/`anyOf` that carries a message of its own, keep it; else the best branch."""
+    """The errors to report for `error`: for a failed `oneOf`/`anyOf`, those of the branch the
+    author evidently meant, else its own message (x-oneof-message), else the closest branch."""
     if error.validator in ("oneOf", "anyOf"):
+        branches: dict[int, list[ValidationError]] = {}
+        for sub in error.context or []:
+            branches.setdefault(int(sub.schema_path[0]) if sub.schema_path else 0, []).append(sub)
+        meant = _meant_branch(error, branches)
+        if meant is not None:
+            return [leaf for sub in meant for leaf in _leaves(sub)]
         if isinstance(error.schema, dict) and "x-oneof-message" in error.schema:
             return [error]
-        if error.context:
-            by_branch: dict[int, list[ValidationError]] = {}
-            for sub in error.context:
-                by_branch.setdefault(sub.schema_path[0] if sub.schema_path else 0, []).append(sub)
-            best = min(by_branch.values(), key=len)
+        if branches:
+            best = min(branches.values(), key=len)
             return [leaf for sub in best for leaf in _leaves(sub)]
     if error.validator == "allOf" and error.context:
         return [leaf for sub in error.context for leaf in _leaves(sub)]
     return [error]
+
+
+def _meant_branch(error: ValidationError, branches: dict[int, list[ValidationError]]) -> list[ValidationError] | None:
+    """The only branch that fails just for missing properties while the instance has some of
+    its required ones (e.g. a new entity with name and fields but no label)."""
+    if not isinstance(error.instance, dict) or not isinstance(error.validator_value, list):
+        return None
+    candidates = []
+    for index, errors in branches.items():
+        branch = error.validator_value[index] if index < len(error.validator_value) else {}
+        required = branch.get("required", []) if isinstance(branch, dict) else []
+        if errors and all(e.validator == "required" and not e.path for e in errors) and any(k in error.instance for k in required):
+            candidates.append(errors)
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def _context(data: Any, path: JsonPath) -> str:
@@ -112,20 +142,14 @@ def _message(data: Any, path: JsonPath, error: ValidationError) -> str:
         return f"{prefix}{what} must be {error.validator_value!r}"
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"{prefix}missing required property '{missing}'"
-    if validator == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
-        names = ", ".join(f"'{e}'" for e in extra)
-        hint = f"; expected one of {', '.join(allowed)}" if allowed else ""
-        return f"{prefix}unknown property {names}{hint}"
+        owner = f"{path[-1]}: " if path and isinstance(path[-1], str) else ""
+        return f"{prefix}{owner}missing required property '{missing}'"
     if validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         return f"{prefix}{what} must be of type {expected}, not {_json_type(error.instance)}"
     if validator == "pattern":
-        hint = schema.get("description") or f"it must match {error.validator_value}"
-        return f"{prefix}{what}: {error.instance!r} is not valid; {hint}"
+        return f"{prefix}{key or 'value'} {error.instance!r} is not valid; expected {_expected(schema, error)}"
     if validator in ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"):
         return f"{prefix}{what}: {error.message}"
     if validator == "uniqueItems":
@@ -135,6 +159,15 @@ def _message(data: Any, path: JsonPath, error: ValidationError) -> str:
     if validator == "not":
         return f"{prefix}{what}: this combination of properties is not allowed"
     return f"{prefix}{error.message}"
+
+
+def _expected(schema: dict[str, Any], error: ValidationError) -> str:
+    """What a pattern wants, from the schema's description ('A machine name: ...' -> 'a machine name: ...')."""
+    text = str(schema.get("description") or "").strip().rstrip(".")
+    if not text:
+        return f"text matching {error.validator_value}"
+    first = text.split()[0]
+    return text if len(first) > 1 and first.isupper() else text[0].lower() + text[1:]
 
 
 def _json_type(value: Any) -> str:

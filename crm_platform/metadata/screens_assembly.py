@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from crm_platform.metadata import field_types as ft
-from crm_platform.metadata.assembly import build_label, did_you_mean, place_of
-from crm_platform.metadata.errors import Problem
+from crm_platform.metadata.assembly import build_label, place_of
+from crm_platform.metadata.errors import Problem, did_you_mean
 from crm_platform.metadata.model import (
     Entity,
     Form,
@@ -14,11 +14,11 @@ from crm_platform.metadata.model import (
     ListView,
     Menu,
     MenuItem,
-    SeedRecord,
     SeedSet,
     SortKey,
 )
 from crm_platform.metadata.pack_reader import PackFiles
+from crm_platform.metadata.seed_check import SeedChecker
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
 # System columns a list view may show and sort by.
@@ -36,7 +36,11 @@ class ScreenAssembler:
         self.forms: dict[str, Form] = {}
         self.form_sources: dict[str, str] = {}
         self.menus: list[Menu] = []
-        self.seeds: list[SeedSet] = []
+        self.seed_checker = SeedChecker(entities, closure)
+
+    @property
+    def seeds(self) -> list[SeedSet]:
+        return self.seed_checker.seeds
 
     def run(self) -> None:
         for pack in self.packs:
@@ -50,16 +54,26 @@ class ScreenAssembler:
         for pack in self.packs:
             for kind in ("seed", "demo"):
                 for source in pack.of(kind):
-                    self._seed(pack.pack.name, kind, source)
-        self._check_seed_references()
+                    entity = self._entity(pack.pack.name, source, ("entity",), source.data["entity"])
+                    if entity is not None:
+                        self.seed_checker.add_file(pack.pack.name, kind, source, entity)
+        self.seed_checker.check_references()
+        self.problems.extend(self.seed_checker.problems)
 
     def _problem(self, source: SourceFile, path: JsonPath, message: str, code: str) -> None:
         self.problems.append(source.problem(path, message, code))
 
-    def _entity(self, source: SourceFile, path: JsonPath, name: str) -> Entity | None:
+    def _entity(self, pack: str, source: SourceFile, path: JsonPath, name: str) -> Entity | None:
+        """The entity `name` if `pack` can see it (its own or a dependency's); else report it."""
         entity = self.entities.get(name)
-        if entity is None and name not in self.broken:
-            self._problem(source, path, f"unknown entity '{name}'{did_you_mean(name, self.entities)}", "entity.unknown")
+        if entity is None:
+            if name not in self.broken:
+                self._problem(source, path, f"unknown entity '{name}'{did_you_mean(name, {*self.entities, *self.broken})}", "entity.unknown")
+            return None
+        if entity.pack not in self.closure.get(pack, {pack}):
+            message = f"entity '{name}' belongs to pack '{entity.pack}', which pack '{pack}' does not depend on; add '{entity.pack}' to depends in pack.yaml"
+            self._problem(source, path, message, "entity.not_visible")
+            return None
         return entity
 
     def _field_ok(self, entity: Entity, name: str, source: SourceFile, path: JsonPath, what: str, system_ok: bool) -> bool:
@@ -73,7 +87,7 @@ class ScreenAssembler:
         return True
 
     def _views(self, pack: str, source: SourceFile) -> None:
-        entity = self._entity(source, ("entity",), source.data["entity"])
+        entity = self._entity(pack, source, ("entity",), source.data["entity"])
         if entity is None:
             return
         for i, item in enumerate(source.data["views"]):
@@ -98,7 +112,7 @@ class ScreenAssembler:
             )
 
     def _forms(self, pack: str, source: SourceFile) -> None:
-        entity = self._entity(source, ("entity",), source.data["entity"])
+        entity = self._entity(pack, source, ("entity",), source.data["entity"])
         if entity is None:
             return
         for i, item in enumerate(source.data["forms"]):
@@ -131,7 +145,7 @@ class ScreenAssembler:
             related = list(base.related) if base else []
             for j, rel in enumerate(item.get("related", [])):
                 child_name, ref_name = rel.split(".")
-                child = self._entity(source, ("forms", i, "related", j), child_name)
+                child = self._entity(pack, source, ("forms", i, "related", j), child_name)
                 if child is None:
                     continue
                 ref = child.field_map.get(ref_name)
@@ -148,7 +162,7 @@ class ScreenAssembler:
             entries = []
             for j, entry in enumerate(item["items"]):
                 path: JsonPath = ("menus", i, "items", j)
-                entity = self._entity(source, (*path, "entity"), entry["entity"])
+                entity = self._entity(pack, source, (*path, "entity"), entry["entity"])
                 if entity is None:
                     continue
                 view = entry.get("view")
@@ -159,38 +173,3 @@ class ScreenAssembler:
                 label = build_label(entry["label"], "") if "label" in entry else entity.plural_label
                 entries.append(MenuItem(entity.name, label, view, entry.get("icon") or entity.icon))
             self.menus.append(Menu(item["name"], build_label(item.get("label"), item["name"]), tuple(entries), place_of(source, ("menus", i)), item.get("order", 100), item.get("icon"), pack))
-
-    def _seed(self, pack: str, kind: str, source: SourceFile) -> None:
-        entity = self._entity(source, ("entity",), source.data["entity"])
-        if entity is None:
-            return
-        seen: set[str] = set()
-        records = []
-        for i, record in enumerate(source.data["records"]):
-            key = record["_key"]
-            if key in seen:
-                self._problem(source, ("records", i, "_key"), f"record key '{key}' is used twice in this file", "seed.duplicate_key")
-            seen.add(key)
-            for name in record:
-                if name != "_key":
-                    self._field_ok(entity, name, source, ("records", i, name), f"record '{key}'", False)
-            records.append(SeedRecord(key, {k: v for k, v in record.items() if k != "_key"}, place_of(source, ("records", i))))
-        self.seeds.append(SeedSet(entity.name, kind, tuple(records), place_of(source, ()), pack))
-
-    def _check_seed_references(self) -> None:
-        keys: dict[str, set[str]] = {}
-        for seed in self.seeds:
-            keys.setdefault(seed.entity, set()).update(r.key for r in seed.records)
-        for seed in self.seeds:
-            entity = self.entities[seed.entity]
-            for record in seed.records:
-                for name, value in record.values.items():
-                    f = entity.field_map.get(name)
-                    if f is None or f.type not in ("reference", "many_to_many"):
-                        continue
-                    wanted = value if isinstance(value, list) else [value]
-                    for ref in wanted:
-                        if ref is not None and str(ref) not in keys.get(f.entity or "", set()):
-                            self.problems.append(Problem(record.place.file, record.place.line, record.place.column, f"record '{record.key}': field '{name}' refers to '{ref}', which is not the _key of any {f.entity} record in the packs", "seed.unknown_reference"))
-
-

@@ -17,6 +17,7 @@ from crm_platform.engine.records.errors import RecordError
 from crm_platform.engine.site import Site
 from crm_platform.ui import pages
 from crm_platform.ui.api import account, files, meta, openapi, records
+from crm_platform.ui.screens import kanban, list_routes, record_routes
 from crm_platform.ui.responses import error_response, json_response, record_error_response
 from crm_platform.ui.security import AuthMiddleware
 
@@ -46,6 +47,9 @@ def create_app(site: Site) -> Starlette:
         Mount("/api/v1", routes=api_routes),
         Mount("/static", app=StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
         *pages.routes,
+        *kanban.routes,
+        *list_routes.routes,
+        *record_routes.routes,
     ]
     middleware = [
         Middleware(SessionMiddleware, secret_key=site.settings.secret_key, session_cookie=SESSION_COOKIE,

@@ -53,9 +53,19 @@ async def logout(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
-    site = request.app.state.site
-    tokens = site.users.list_tokens(request.state.actor.user_id)
-    return render(request, "home.html", {"tokens": tokens, "new_token": None, "error": None})
+    return render(request, "home.html", {})
+
+
+async def profile(request: Request) -> Response:
+    tokens = request.app.state.site.users.list_tokens(request.state.actor.user_id)
+    return render(request, "profile.html", {"tokens": tokens, "new_token": None, "error": None})
+
+
+async def set_language(request: Request) -> Response:
+    form = await _form(request)
+    language = str(form.get("language", "en"))
+    request.app.state.site.users.set_language(request.state.actor.user_id, language)
+    return RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
 
 
 async def create_token(request: Request) -> Response:
@@ -69,7 +79,7 @@ async def create_token(request: Request) -> Response:
     except RecordError as exc:
         error = exc.message
     tokens = site.users.list_tokens(request.state.actor.user_id)
-    return render(request, "home.html", {"tokens": tokens, "new_token": new_token, "error": error}, status=201 if new_token else 422)
+    return render(request, "profile.html", {"tokens": tokens, "new_token": new_token, "error": error}, status=201 if new_token else 422)
 
 
 routes = [
@@ -77,5 +87,7 @@ routes = [
     Route("/login", login_submit, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/", home, methods=["GET"]),
-    Route("/tokens", create_token, methods=["POST"]),
+    Route("/me", profile, methods=["GET"]),
+    Route("/me/language", set_language, methods=["POST"]),
+    Route("/me/tokens", create_token, methods=["POST"]),
 ]

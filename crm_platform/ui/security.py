@@ -71,7 +71,7 @@ class AuthMiddleware:
         try:
             await self.app(scope, receive, send)
         finally:
-            form = scope["state"].get("form")
+            form = scope.get("state", {}).get("form")
             if form is not None:
                 await form.close()
 
@@ -82,7 +82,8 @@ async def _csrf_ok(request: Request, scope: Scope) -> bool:
         return False
     sent = request.headers.get("x-csrf-token")
     if sent is None and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
+        limit = scope["app"].state.site.settings.max_upload_mb * 1024 * 1024
+        form = await request.form(max_part_size=limit + 1)
         value: Any = form.get("csrf_token")
         sent = value if isinstance(value, str) else None
         scope["state"]["form"] = form  # the body is consumed: keep the parsed form for the endpoint

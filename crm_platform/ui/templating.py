@@ -1,4 +1,8 @@
-"""Jinja2 templates with autoescape, and the context every page gets (user, language, CSRF token)."""
+"""Jinja2 templates (autoescaped, strict), rendered whole or as one block for htmx requests.
+
+Every page gets the user, the language, a translation function `t`, the CSRF token, the
+Registry and the navigation; a template never queries anything itself.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +10,56 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.templating import Jinja2Templates
 
+from crm_platform.ui.display import display_value, form_value, number_text, option_color
+from crm_platform.ui.i18n import translate
 from crm_platform.ui.security import csrf_token
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
-templates = Jinja2Templates(env=_env)
+_env.globals.update(display_value=display_value, form_value=form_value, option_color=option_color, number_text=number_text)
+templates = Jinja2Blocks(env=_env)
 
 
 def language_of(request: Request) -> str:
     actor = getattr(request.state, "actor", None)
     if actor is not None:
-        return actor.language
+        return str(actor.language)
     accept = request.headers.get("accept-language", "")
     return "zh-CN" if accept.lower().startswith("zh") else "en"
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200) -> Response:
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200,
+           block: str | None = None, headers: dict[str, str] | None = None) -> Response:
     lang = language_of(request)
+    site = request.app.state.site
+
+    def t(key: str, **values: object) -> str:
+        return translate(key, lang, **values)
+
     base = {
         "actor": getattr(request.state, "actor", None),
         "lang": lang,
         "zh": lang == "zh-CN",
+        "t": t,
         "csrf_token": csrf_token(request),
-        "registry": request.app.state.site.registry,
+        "registry": site.registry,
+        "menus": site.registry.menus,
+        "path": request.url.path,
     }
-    return templates.TemplateResponse(request, name, {**base, **(context or {})}, status_code=status)
+    ctx = {**base, **(context or {})}
+    if block:
+        return templates.TemplateResponse(request, name, ctx, status_code=status, block_name=block, headers=headers)
+    return templates.TemplateResponse(request, name, ctx, status_code=status, headers=headers)

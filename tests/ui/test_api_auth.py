@@ -96,14 +96,14 @@ def test_wrong_password_on_the_login_page(client: TestClient, kit: Site) -> None
 def test_login_page_creates_a_token_shown_once(client: TestClient, kit: Site) -> None:
     kit.users.create_user("fay", "fay-password")
     _login(client, "fay", "fay-password")
-    home = client.get("/")
+    home = client.get("/me")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
     assert csrf
-    created = client.post("/tokens", data={"name": "curl", "csrf_token": csrf.group(1)})
+    created = client.post("/me/tokens", data={"name": "curl", "csrf_token": csrf.group(1)})
     token = re.search(r'<code id="new-token">(crm_[^<]+)</code>', created.text)
     assert created.status_code == 201 and token
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token.group(1)}"}).json()["username"] == "fay"
-    assert token.group(1) not in client.get("/").text
+    assert token.group(1) not in client.get("/me").text
 
 
 def test_login_redirect_stays_on_this_site(client: TestClient, kit: Site) -> None:

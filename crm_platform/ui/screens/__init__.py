@@ -1,0 +1,1 @@
+"""Generated screens: list, detail, forms, kanban — one implementation for every entity."""

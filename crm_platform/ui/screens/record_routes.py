@@ -1,0 +1,228 @@
+"""Record screens: the detail (360) view, create and edit forms with inline errors and conflicts,
+delete/restore, and attachments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from crm_platform.engine.files import Attachments, FileStore
+from crm_platform.engine.records.errors import Conflict, FieldError, NotFound, RecordError, ValidationFailed
+from crm_platform.metadata.model import Entity
+from crm_platform.ui.i18n import translate
+from crm_platform.ui.screens.common import form_data, kanban_field_of, site_of
+from crm_platform.ui.screens.form_input import ORIGINAL_PREFIX, initial_values, layout, read_submission, widget_of
+from crm_platform.ui.screens.related import related_lists, timeline
+from crm_platform.ui.templating import is_htmx, language_of, render
+
+
+def _entity(request: Request) -> Entity:
+    entity = site_of(request).records.entity(request.path_params["entity"])
+    if entity.child_of:
+        raise NotFound(f"{entity.name} rows are shown on their {entity.child_of}")
+    return entity
+
+
+def _form_meta(request: Request, entity: Entity):  # type: ignore[no-untyped-def]
+    forms = site_of(request).registry.forms_of(entity.name)
+    return next((f for f in forms if f.name == "main"), forms[0] if forms else None)
+
+
+async def detail(request: Request) -> Response:
+    site = site_of(request)
+    entity = _entity(request)
+    actor = request.state.actor
+    try:
+        record = site.records.get(actor, entity.name, request.path_params["id"], include_deleted=True)
+    except NotFound:
+        return render(request, "not_found.html", {}, status=404)
+    form = _form_meta(request, entity)
+    context = {
+        "entity": entity, "record": record, "sections": layout(entity, form),
+        "related": related_lists(site, actor, entity, form, record["id"]),
+        "timeline": timeline(site, actor, entity, record["id"], language_of(request)),
+        "attachments": Attachments(site).of(entity.name, record["id"]),
+        "children": [(f, site.registry.entity(f.entity)) for f in entity.fields if f.type == "child_table" and f.entity],
+        "kanban_field": kanban_field_of(entity), "max_upload_mb": site.settings.max_upload_mb, "error": None,
+    }
+    return render(request, "detail.html", context)
+
+
+def _form_context(request: Request, entity: Entity, record: dict[str, Any] | None, values: dict[str, Any], errors: dict[str, str], conflict: list[dict[str, Any]] | None = None, originals: dict[str, Any] | None = None) -> dict[str, Any]:
+    site = site_of(request)
+    form = _form_meta(request, entity)
+    link_options = {}
+    for f in entity.fields:
+        if f.type == "many_to_many" and f.entity:
+            from crm_platform.engine.records.list_query import ListQuery
+
+            target = site.registry.entity(f.entity)
+            page = site.records.list(request.state.actor, f.entity, ListQuery(page_size=200))
+            link_options[f.name] = [(str(r["id"]), str(r.get(target.title_field or "id") or r["id"])) for r in page.records]
+    return {"entity": entity, "record": record, "sections": layout(entity, form), "values": values, "errors": errors,
+            "originals": originals if originals is not None else values, "conflict": conflict or [], "widget_of": widget_of,
+            "orig_prefix": ORIGINAL_PREFIX, "link_options": link_options, "titles": (record or {}).get("_titles", {})}
+
+
+async def new_form(request: Request) -> Response:
+    entity = _entity(request)
+    values = initial_values(entity, None)
+    for key, value in request.query_params.items():  # prefill, e.g. ?account=5 from a related list
+        if key in entity.field_map:
+            values[key] = value
+    context = _form_context(request, entity, None, values, {})
+    context["titles"] = _prefill_titles(request, entity, values)
+    return render(request, "form.html", context)
+
+
+def _prefill_titles(request: Request, entity: Entity, values: dict[str, Any]) -> dict[str, str]:
+    site = site_of(request)
+    titles = {}
+    for f in entity.fields:
+        value = values.get(f.name)
+        if f.type == "reference" and f.entity and isinstance(value, str) and value.isdigit():
+            try:
+                target = site.registry.entity(f.entity)
+                titles[f.name] = str(site.records.get(request.state.actor, f.entity, int(value)).get(target.title_field or "id"))
+            except RecordError:
+                values[f.name] = ""
+    return titles
+
+
+async def create(request: Request) -> Response:
+    return await _save(request, None)
+
+
+async def edit_form(request: Request) -> Response:
+    site = site_of(request)
+    entity = _entity(request)
+    try:
+        record = site.records.get(request.state.actor, entity.name, request.path_params["id"])
+    except NotFound:
+        return render(request, "not_found.html", {}, status=404)
+    return render(request, "form.html", _form_context(request, entity, record, initial_values(entity, record), {}))
+
+
+async def update(request: Request) -> Response:
+    return await _save(request, request.path_params["id"])
+
+
+async def _save(request: Request, record_id: int | None) -> Response:
+    site = site_of(request)
+    entity = _entity(request)
+    actor = request.state.actor
+    form = await form_data(request)
+    sections = layout(entity, _form_meta(request, entity))
+    submission = read_submission(entity, sections, form, creating=record_id is None)
+    lang = language_of(request)
+    record = None
+    if record_id is not None:
+        try:
+            record = site.records.get(actor, entity.name, record_id)
+        except NotFound:
+            return render(request, "not_found.html", {}, status=404)
+    originals = {k[len(ORIGINAL_PREFIX):]: (form.getlist(k) if len(form.getlist(k)) > 1 else form.get(k)) for k in form.keys() if k.startswith(ORIGINAL_PREFIX)}
+    try:
+        _store_uploads(site, entity, submission, actor, lang)
+        if record_id is None:
+            saved = site.records.create(actor, entity.name, submission.payload)
+        else:
+            version = form.get("version")
+            payload = {**submission.payload, "version": int(version) if isinstance(version, str) and version.isdigit() else None}
+            saved = site.records.update(actor, entity.name, record_id, payload)
+    except Conflict as exc:
+        current = site.records.get(actor, entity.name, record_id) if record_id else None
+        conflict = [_conflict_line(entity, d.as_dict(), lang) for d in exc.details]
+        new_originals = initial_values(entity, current)
+        context = _form_context(request, entity, current, submission.values, {d.field: translate("conflict_title", lang) for d in exc.details}, conflict, new_originals)
+        return render(request, "form.html", context, status=409, block="form" if is_htmx(request) else None)
+    except ValidationFailed as exc:
+        errors = {d.field: d.message for d in exc.details}
+        context = _form_context(request, entity, record, submission.values, errors, originals=originals or None)
+        return render(request, "form.html", context, status=422, block="form" if is_htmx(request) else None)
+    target = f"/app/{entity.name}/{saved['id']}"
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def _store_uploads(site: Any, entity: Entity, submission: Any, actor: Any, lang: str) -> None:
+    limit = site.settings.max_upload_mb * 1024 * 1024
+    errors = []
+    for name, upload in submission.uploads.items():
+        data = upload.file.read(limit + 1)
+        if len(data) > limit:
+            errors.append(FieldError(name, translate("file_too_large", lang, mb=site.settings.max_upload_mb), "too_large"))
+            continue
+        stored = FileStore(site).save(data, upload.filename, upload.content_type, actor.user_id)
+        submission.payload[name] = stored["id"]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _conflict_line(entity: Entity, detail: dict[str, Any], lang: str) -> dict[str, Any]:
+    f = entity.field_map.get(detail["field"].removesuffix("_currency"))
+    label = f.label.get(lang) if f else detail["field"]
+    return {"field": detail["field"], "label": label, "current": detail.get("current"), "yours": detail.get("yours"),
+            "text": translate("conflict_field", lang, field=label, current=_plain(detail.get("current")), yours=_plain(detail.get("yours")))}
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+async def delete(request: Request) -> Response:
+    entity = _entity(request)
+    site_of(request).records.delete(request.state.actor, entity.name, request.path_params["id"])
+    return RedirectResponse(f"/app/{entity.name}", status_code=303)
+
+
+async def restore(request: Request) -> Response:
+    entity = _entity(request)
+    site_of(request).records.restore(request.state.actor, entity.name, request.path_params["id"])
+    return RedirectResponse(f"/app/{entity.name}/{request.path_params['id']}", status_code=303)
+
+
+async def upload_attachment(request: Request) -> Response:
+    from crm_platform.ui.api.files import read_upload
+
+    site = site_of(request)
+    entity = _entity(request)
+    record_id = request.path_params["id"]
+    site.records.get(request.state.actor, entity.name, record_id)
+    upload = await read_upload(request)
+    if isinstance(upload, Response):
+        return upload
+    data, name, content_type = upload
+    Attachments(site).attach(entity.name, record_id, data, name, content_type, request.state.actor.user_id)
+    return RedirectResponse(f"/app/{entity.name}/{record_id}#attachments", status_code=303)
+
+
+async def download_attachment(request: Request) -> Response:
+    site = site_of(request)
+    entity = _entity(request)
+    record_id = request.path_params["id"]
+    site.records.get(request.state.actor, entity.name, record_id, include_deleted=True)
+    file_id = Attachments(site).file_of(entity.name, record_id, request.path_params["attachment_id"])
+    row, path = FileStore(site).open(file_id)
+    return FileResponse(path, media_type=row["content_type"], filename=row["name"], headers={"X-Content-Type-Options": "nosniff"})
+
+
+routes = [
+    Route("/app/{entity:str}/new", new_form, methods=["GET"]),
+    Route("/app/{entity:str}/new", create, methods=["POST"]),
+    Route("/app/{entity:str}/{id:int}", detail, methods=["GET"]),
+    Route("/app/{entity:str}/{id:int}/edit", edit_form, methods=["GET"]),
+    Route("/app/{entity:str}/{id:int}/edit", update, methods=["POST"]),
+    Route("/app/{entity:str}/{id:int}/delete", delete, methods=["POST"]),
+    Route("/app/{entity:str}/{id:int}/restore", restore, methods=["POST"]),
+    Route("/app/{entity:str}/{id:int}/attachments", upload_attachment, methods=["POST"]),
+    Route("/app/{entity:str}/{id:int}/attachments/{attachment_id:int}", download_attachment, methods=["GET"]),
+]

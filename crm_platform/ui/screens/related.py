@@ -1,0 +1,71 @@
+"""The parts of a detail screen that come from other records: related lists (the customer 360
+view) and the timeline of changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crm_platform.engine.records.actor import Actor
+from crm_platform.engine.records.list_query import Filter, ListQuery
+from crm_platform.metadata.model import Entity, Field, Form, SortKey
+from crm_platform.ui.i18n import translate
+from crm_platform.ui.screens.list_screen import column_field
+
+RELATED_ROWS = 5
+
+
+@dataclass
+class RelatedList:
+    entity: Entity
+    field: Field  # the reference from the related entity to this record
+    columns: list[Field]
+    records: list[dict[str, Any]]
+    total: int
+
+    @property
+    def list_url(self) -> str:
+        return f"/app/{self.entity.name}?{self.field.name}={self.records[0][self.field.name] if self.records else ''}"
+
+
+def related_lists(site: Any, actor: Actor, entity: Entity, form: Form | None, record_id: int) -> list[RelatedList]:
+    """The related lists the form names (or every reference to this entity when it names none)."""
+    registry = site.registry
+    pairs: list[tuple[Entity, Field]] = []
+    if form is not None and form.related:
+        for spec in form.related:
+            child_name, ref_name = spec.split(".")
+            child = registry.entity(child_name)
+            pairs.append((child, child.field(ref_name)))
+    else:
+        pairs = [(e, f) for e, f in registry.references_to(entity.name) if not e.child_of and e.name != entity.name]
+    result = []
+    for child, ref in pairs:
+        view = registry.default_list_view(child.name)
+        names = [c for c in (view.columns if view else (child.title_field or "id",)) if c != ref.name][:4]
+        query = ListQuery(filters=(Filter(ref.name, "eq", record_id),), sort=(SortKey("created_at", True),), page_size=RELATED_ROWS)
+        page = site.records.list(actor, child.name, query)
+        result.append(RelatedList(child, ref, [column_field(child, n) for n in names], page.records, page.total))
+    return result
+
+
+def timeline(site: Any, actor: Actor, entity: Entity, record_id: int, language: str) -> list[dict[str, Any]]:
+    """Changes of the record, newest first, grouped by version, in the user's language."""
+    history = site.records.history(actor, entity.name, record_id)
+    by_version: dict[int, dict[str, Any]] = {}
+    for row in history:
+        item = by_version.setdefault(row["version"], {"version": row["version"], "action": row["action"], "who": row["changed_by_name"] or "system", "when": row["changed_at"][:16].replace("T", " "), "changes": []})
+        if row["field"] and row["action"] == "update":
+            f = entity.field_map.get(row["field"].removesuffix("_currency"))
+            label = f.label.get(language) if f else row["field"]
+            item["changes"].append(translate("changed_from_to", language, field=label, old=_short(row["old"]), new=_short(row["new"])))
+    return sorted(by_version.values(), key=lambda i: -i["version"])
+
+
+def _short(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list):
+        return f"[{len(value)}]" if value and isinstance(value[0], dict) else ", ".join(map(str, value))
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "…"
