@@ -147,7 +147,7 @@ class EntityAssembler:
             path: JsonPath = ("picklist_values", field_name)
             if existing is None or existing.field.type not in ("picklist", "multi_picklist"):
                 hint = did_you_mean(field_name, [f.field.name for f in draft.fields if f.field.type.endswith("picklist")])
-                self._problem(source, path, f"entity '{target}' has no picklist field '{field_name}'{hint}", "field.unknown")
+                self.problems.append(source.problem(path, f"entity '{target}' has no picklist field '{field_name}'{hint}", "field.unknown", at_key=True))
                 continue
             known = set(existing.field.option_values) | {o.value for o in draft.extra_options.get(field_name, [])}
             for i, option in enumerate(build_options(options)):

@@ -40,7 +40,7 @@ def parse_format(text: str) -> AutoNumberFormat:
     for token in _TOKEN.findall(text):
         if token in _DATE_TOKENS:
             continue
-        match = re.fullmatch(r"seq(?::(\d{1,2}))?", token)
+        match = re.fullmatch(r"seq(?::(\d+))?", token)
         if not match:
             raise ValueError(
                 f"unknown token {{{token}}}; use {{YYYY}}, {{YY}}, {{MM}}, {{DD}} and one {{seq:N}}"

@@ -147,7 +147,9 @@ def _message(data: Any, path: JsonPath, error: ValidationError) -> str:
     if validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return f"{prefix}{what} must be of type {expected}, not {_json_type(error.instance)}"
+        found = _json_type(error.instance)
+        quote = f"; put it in quotes (\"{error.instance}\") to make it text" if expected == "string" and found in ("number", "boolean") else ""
+        return f"{prefix}{what} must be of type {expected}, not {found}{quote}"
     if validator == "pattern":
         return f"{prefix}{key or 'value'} {error.instance!r} is not valid; expected {_expected(schema, error)}"
     if validator in ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"):

@@ -20,6 +20,7 @@ from crm_platform.ui.api import account, files, meta, openapi, records
 from crm_platform.ui.screens import kanban, list_routes, record_routes
 from crm_platform.ui.responses import error_response, json_response, record_error_response
 from crm_platform.ui.security import AuthMiddleware
+from crm_platform.ui.templating import render
 
 SESSION_COOKIE = "crm_session"
 
@@ -30,12 +31,17 @@ async def health(request: Request) -> Response:
 
 
 async def _record_error(request: Request, exc: Exception) -> Response:
+    """JSON for the API; an error page (same status) for the screens."""
     assert isinstance(exc, RecordError)
-    return record_error_response(exc)
+    if request.url.path.startswith("/api/") or getattr(request.state, "actor", None) is None:
+        return record_error_response(exc)
+    return render(request, "error.html", {"status": exc.status, "message": exc.message, "details": [d.as_dict() for d in exc.details]}, status=exc.status)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if not request.url.path.startswith("/api/") and getattr(request.state, "actor", None) is not None and exc.status_code == 404:
+        return render(request, "not_found.html", {}, status=404)
     codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "too_large"}
     message = {404: "no such endpoint", 405: "method not allowed on this endpoint"}.get(exc.status_code, str(exc.detail))
     return error_response(exc.status_code, codes.get(exc.status_code, "error"), message, headers=getattr(exc, "headers", None))

@@ -19,15 +19,23 @@ from crm_platform.metadata.model import Registry
 
 
 class PlanRefused(Exception):
+    """The plan has refused or blocked steps; nothing was applied."""
+
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         super().__init__(plan.describe())
+
+
+class MigrationError(Exception):
+    """A step could not be applied; the transaction is rolled back."""
 
 
 def apply_plan(conn: sa.Connection, plan: Plan, registry: Registry, schema: Schema, applied_by: str) -> None:
     """Apply every step of `plan` on `conn` (inside the caller's transaction) and record it."""
     if plan.refused:
         raise PlanRefused(plan)
+    if not plan.steps:
+        return
     if is_sqlite(conn):
         conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
     ops = Operations(MigrationContext.configure(conn))
@@ -41,15 +49,14 @@ def apply_plan(conn: sa.Connection, plan: Plan, registry: Registry, schema: Sche
     for step in plan.steps:
         _apply_step(conn, ops, step, schema, archived)
     _record_state(conn, schema, plan, archived)
-    if plan.steps:
-        versions = schema.system["crm_metadata_version"]
-        conn.execute(versions.insert().values(
-            content_hash=registry.content_hash,
-            packs=json.dumps({p.name: p.version for p in registry.packs}),
-            applied_by=applied_by,
-            applied_at=utcnow(),
-            changes=json.dumps(plan.as_dicts()),
-        ))
+    versions = schema.system["crm_metadata_version"]
+    conn.execute(versions.insert().values(
+        content_hash=registry.content_hash,
+        packs=json.dumps({p.name: p.version for p in registry.packs}),
+        applied_by=applied_by,
+        applied_at=utcnow(),
+        changes=json.dumps(plan.as_dicts()),
+    ))
 
 
 def _apply_step(conn: sa.Connection, ops: Operations, step: Step, schema: Schema, archived: list[tuple[str, str, ColumnSpec]]) -> None:
@@ -75,6 +82,9 @@ def _apply_step(conn: sa.Connection, ops: Operations, step: Step, schema: Schema
         assert step.spec and step.old and step.column
         phys = _replace(conn, ops, step.table, step.column, step.old, step.spec)
         archived.append((step.table, phys, step.old))
+    elif action == "drop_index":
+        assert step.column
+        ops.drop_index(step.column, table_name=step.table)
     elif action == "create_index":
         index = next(ix for ix in table.indexes if ix.name == step.column)
         index.create(conn)
@@ -100,21 +110,28 @@ def _add_column(conn: sa.Connection, ops: Operations, table: str, column: sa.Col
 
 
 def _widen(conn: sa.Connection, ops: Operations, table: str, column: str, old: ColumnSpec, new: ColumnSpec) -> None:
+    prep = conn.dialect.identifier_preparer
+    col, tbl = prep.quote(column), prep.quote(table)
     if is_sqlite(conn):
-        prep = conn.dialect.identifier_preparer
-        col, tbl = prep.quote(column), prep.quote(table)
-        if new.kind == "decimal":
-            factor = 10 ** ((new.scale or 0) - (old.scale or 0 if old.kind == "decimal" else 0))
+        # SQLite does not enforce declared lengths: only values stored differently change.
+        if new.kind == "decimal":  # decimals are integers scaled by 10**scale (column_types)
+            old_scale = (old.scale or 0) if old.kind == "decimal" else 0
+            factor = 10 ** ((new.scale or 0) - old_scale)
             if factor != 1:
+                limit = (2**63 - 1) // factor
+                too_big = conn.exec_driver_sql(f"SELECT count(*) FROM {tbl} WHERE abs({col}) > {limit}").scalar_one()
+                if too_big:
+                    raise MigrationError(f"{table}.{column}: {too_big} value(s) are too large for {new.scale} decimal places on SQLite")
                 conn.exec_driver_sql(f"UPDATE {tbl} SET {col} = {col} * {factor} WHERE {col} IS NOT NULL")
-        elif new.kind == "datetime" and old.kind == "date":
+        elif new.kind == "datetime" and old.kind == "date":  # midnight UTC, stored as naive UTC text
             conn.exec_driver_sql(f"UPDATE {tbl} SET {col} = {col} || ' 00:00:00.000000' WHERE {col} IS NOT NULL")
-        # SQLite does not enforce declared lengths or numeric sizes: the values are now right.
         return
     new_type = sa_type(new)
-    compiled = new_type.compile(dialect=conn.dialect)
-    prep = conn.dialect.identifier_preparer
-    ops.alter_column(table, column, type_=new_type, existing_type=sa_type(old), postgresql_using=f"{prep.quote(column)}::{compiled}")
+    if new.kind == "datetime" and old.kind == "date":
+        using = f"({col}::timestamp AT TIME ZONE 'UTC')"  # midnight UTC, whatever the session zone
+    else:
+        using = f"{col}::{new_type.compile(dialect=conn.dialect)}"
+    ops.alter_column(table, column, type_=new_type, existing_type=sa_type(old), postgresql_using=using)
 
 
 def _replace(conn: sa.Connection, ops: Operations, table: str, column: str, old: ColumnSpec, new: ColumnSpec) -> str:

@@ -9,7 +9,11 @@ from crm_platform.engine.entity_tables import ColumnSpec
 
 @dataclass
 class Step:
-    """One schema change. `refusal` explains why it needs --allow-destructive (None: safe)."""
+    """One schema change.
+
+    `refusal` explains why it needs --allow-destructive (None: safe); `blocked` explains why it
+    cannot be applied at all until the data is fixed (e.g. duplicates under a new unique index).
+    """
 
     action: str
     table: str
@@ -19,6 +23,7 @@ class Step:
     old: ColumnSpec | None = None
     new_name: str | None = None
     refusal: str | None = None
+    blocked: str | None = None
 
     @property
     def destructive(self) -> bool:
@@ -33,7 +38,8 @@ class Plan:
 
     @property
     def refused(self) -> list[Step]:
-        return [] if self.allow_destructive else [s for s in self.steps if s.destructive]
+        """Steps that stop the plan: blocked ones, and destructive ones unless allowed."""
+        return [s for s in self.steps if s.blocked or (s.destructive and not self.allow_destructive)]
 
     @property
     def empty(self) -> bool:
@@ -45,20 +51,28 @@ class Plan:
         lines = []
         for step in self.steps:
             mark = "+"
-            if step.destructive:
+            if step.blocked:
+                mark = "x"
+            elif step.destructive:
                 mark = "!" if self.allow_destructive else "x"
             lines.append(f" {mark} {step.description}")
             if step.refusal:
                 verdict = "applied because --allow-destructive was given" if self.allow_destructive else "refused"
                 lines.append(f"     {verdict}: {step.refusal}")
-        refused = len(self.refused)
+            if step.blocked:
+                lines.append(f"     blocked: {step.blocked}")
         summary = f"{len(self.steps)} step(s)"
+        blocked = sum(1 for s in self.steps if s.blocked)
+        refused = len(self.refused) - blocked
         if refused:
             summary += f", {refused} refused: rerun with --allow-destructive to apply them (old values are kept in an archived column)"
+        if blocked:
+            summary += f", {blocked} blocked until the data is fixed"
         return "\n".join([*lines, summary])
 
     def as_dicts(self) -> list[dict[str, object]]:
         return [
-            {"action": s.action, "table": s.table, "column": s.column, "description": s.description, "refusal": s.refusal}
+            {"action": s.action, "table": s.table, "column": s.column, "new_name": s.new_name,
+             "description": s.description, "refusal": s.refusal}
             for s in self.steps
         ]

@@ -38,7 +38,7 @@ async def list_page(request: Request) -> Response:
     screen = ListScreen.build(site.registry, entity, _params(request)).load(site.records, request.state.actor)
     sort_param = ",".join(("-" if k.descending else "") + k.field for k in screen.query.sort)
     reference_titles = _filter_titles(site, request.state.actor, screen)
-    context = {"screen": screen, "sort_param": sort_param, "kanban_field": kanban_field_of(entity),
+    context = {"screen": screen, "entity": entity, "sort_param": sort_param, "kanban_field": kanban_field_of(entity),
                "saved_views": SavedViews(site).of(request.state.actor.user_id, entity.name) if request.state.actor.user_id else [],
                "reference_titles": reference_titles}
     block = "results" if is_htmx(request) and request.headers.get("hx-target") == "results" else None

@@ -62,7 +62,7 @@ def _form_context(request: Request, entity: Entity, record: dict[str, Any] | Non
             target = site.registry.entity(f.entity)
             page = site.records.list(request.state.actor, f.entity, ListQuery(page_size=200))
             link_options[f.name] = [(str(r["id"]), str(r.get(target.title_field or "id") or r["id"])) for r in page.records]
-    return {"entity": entity, "record": record, "sections": layout(entity, form), "values": values, "errors": errors,
+    return {"entity": entity, "record": record, "editing": record is not None, "sections": layout(entity, form), "values": values, "errors": errors,
             "originals": originals if originals is not None else values, "conflict": conflict or [], "widget_of": widget_of,
             "orig_prefix": ORIGINAL_PREFIX, "link_options": link_options, "titles": (record or {}).get("_titles", {})}
 
