@@ -19,7 +19,7 @@ from crm_platform.engine.system_tables import IdType, define_system_tables
 from crm_platform.metadata import field_types as ft
 from crm_platform.metadata.model import Entity, Field, Registry
 
-_ON_DELETE = {"restrict": "RESTRICT", "set_null": "SET NULL", "cascade": "CASCADE"}
+ON_DELETE = {"restrict": "RESTRICT", "set_null": "SET NULL", "cascade": "CASCADE"}
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def sa_type(spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
 def sa_column(spec: ColumnSpec) -> sa.Column[Any]:
     args: list[Any] = []
     if spec.kind == "reference" and spec.target:
-        args.append(sa.ForeignKey(f"{spec.target}.id", ondelete=_ON_DELETE[spec.on_delete or "restrict"], use_alter=True, name=constraint_name("fk", spec.target, spec.name)))
+        args.append(sa.ForeignKey(f"{spec.target}.id", ondelete=ON_DELETE[spec.on_delete or "restrict"], use_alter=True, name=constraint_name("fk", spec.target, spec.name)))
     return sa.Column(spec.name, sa_type(spec), *args, nullable=True)
 
 

@@ -53,7 +53,7 @@ def build_field(data: dict[str, Any], source: SourceFile, path: JsonPath, pack: 
         label=build_label(data["label"], data["name"]),
         place=place_of(source, path),
         required=bool(data.get("required", False)),
-        default=data.get("default"),
+        default=_frozen(data.get("default")),
         help=build_label(data["help"], "") if "help" in data else None,
         indexed=bool(data.get("indexed", False)),
         unique=bool(data.get("unique", False)),
@@ -200,6 +200,11 @@ class EntityAssembler:
             pack=draft.pack,
         )
 
+
+
+def _frozen(value: Any) -> Any:
+    """A list default (multi-picklist) as a tuple, so that the Field stays immutable."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _replace(f: Field, **changes: Any) -> Field:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crm_platform.metadata.discovery import FoundPack
-from crm_platform.metadata.errors import Problem
+from crm_platform.metadata.errors import Problem, closest
 from crm_platform.metadata.schema_check import check_against_schema
 from crm_platform.metadata.yaml_source import SourceFile, display_path, load_yaml_file
 
@@ -18,7 +18,12 @@ PACK_LAYOUT = {
     "seed": "records",
     "demo": "records",
 }
-CODE_SUFFIXES = {".py", ".pyc", ".pyo", ".so", ".js", ".mjs", ".sh", ".bash", ".exe", ".dll", ".bat", ".ps1", ".rb", ".pl"}
+CODE_SUFFIXES = {
+    ".py", ".pyc", ".pyo", ".pyw", ".pyz", ".so", ".dylib", ".dll", ".exe", ".wasm", ".jar", ".class",
+    ".js", ".mjs", ".cjs", ".ts", ".sh", ".bash", ".zsh", ".bat", ".cmd", ".ps1", ".rb", ".pl", ".php", ".lua", ".ipynb",
+}
+DATA_SUFFIXES = (".yaml", ".yml", ".json")
+_CODE_MESSAGE = "packs hold configuration only; remove this code file and ask for a platform feature instead"
 
 
 @dataclass
@@ -40,10 +45,13 @@ def read_pack(pack: FoundPack) -> tuple[PackFiles, list[Problem]]:
     result = PackFiles(pack)
     folder = pack.folder
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix.lower() in CODE_SUFFIXES:
-            problems.append(
-                Problem(display_path(path), None, None, "packs hold configuration only; remove this code file and ask for a platform feature instead", "pack.code_file")
-            )
+        if path.is_file() and _is_code(path):
+            problems.append(Problem(display_path(path), None, None, _CODE_MESSAGE, "pack.code_file"))
+    for path in sorted(folder.iterdir()):
+        near = closest(path.name, PACK_LAYOUT) if path.is_dir() and path.name not in PACK_LAYOUT else None
+        if near is not None:
+            message = f"folder '{path.name}' is not part of the pack format and is not read; did you mean '{near}'?"
+            problems.append(Problem(display_path(path), None, None, message, "pack.unknown_folder"))
     for kind, schema in PACK_LAYOUT.items():
         for path in _yaml_files(folder / kind):
             source = _read(path, schema, problems, result.broken_entities if kind == "entities" else None)
@@ -60,7 +68,18 @@ def read_pack(pack: FoundPack) -> tuple[PackFiles, list[Problem]]:
 def _yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+
+
+def _is_code(path: Path) -> bool:
+    """A file of a programming language, or any file starting with a #! line (a script)."""
+    if path.suffix.lower() in CODE_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as handle:
+            return handle.read(2) == b"#!"
+    except OSError:
+        return False
 
 
 def _read(path: Path, schema: str, problems: list[Problem], broken: set[str] | None = None) -> SourceFile | None:

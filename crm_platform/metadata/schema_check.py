@@ -119,7 +119,7 @@ def _context(data: Any, path: JsonPath) -> str:
             node = node[step]
         except (KeyError, IndexError, TypeError):
             break
-        if isinstance(step, int) and isinstance(parent_key, str):
+        if isinstance(step, int) and isinstance(parent_key, str) and isinstance(node, (dict, list)):
             noun = _ITEM_NOUNS.get(parent_key, "item")
             ident = node.get("name") or node.get("value") or node.get("_key") if isinstance(node, dict) else None
             parts.append(f"{noun} '{ident}'" if ident else f"{noun} #{step + 1}")

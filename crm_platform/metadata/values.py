@@ -48,15 +48,9 @@ def _text(field: Field, raw: Any) -> str:
     return value
 
 
-def _long_text(field: Field, raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ValueError("expected text")
-    return raw
-
-
 def _integer(field: Field, raw: Any) -> int:
     if isinstance(raw, bool):
-        raise ValueError("expected a whole number")
+        raise ValueError(f"expected a whole number, got {raw!r}")
     if isinstance(raw, int):
         value = raw
     elif isinstance(raw, float) and raw.is_integer():
@@ -67,7 +61,7 @@ def _integer(field: Field, raw: Any) -> int:
             raise ValueError(f"expected a whole number, got {str(raw)!r}")
         value = int(text)
     else:
-        raise ValueError("expected a whole number")
+        raise ValueError(f"expected a whole number, got {raw!r}")
     if abs(value) > 2**63 - 1:
         raise ValueError("number too large")
     _check_range(field, Decimal(value))
@@ -173,10 +167,12 @@ def _picklist(field: Field, raw: Any) -> str:
 
 def _multi_picklist(field: Field, raw: Any) -> list[str]:
     items = raw.split(";") if isinstance(raw, str) else raw
-    if not isinstance(items, list):
+    if not isinstance(items, (list, tuple)):
         raise ValueError("expected a list of values")
     seen: list[str] = []
     for item in items:
+        if is_blank(item):
+            continue
         value = _picklist(field, item.strip() if isinstance(item, str) else item)
         if value not in seen:
             seen.append(value)
@@ -185,14 +181,25 @@ def _multi_picklist(field: Field, raw: Any) -> list[str]:
 
 
 def _reference(field: Field, raw: Any) -> int:
+    entity = field.entity or "linked"
+    article = "an" if entity[:1] in ("a", "e", "i", "o", "u") else "a"
+    return _record_id(field, raw, f"the id of {article} {entity} record")
+
+
+def _file(field: Field, raw: Any) -> int:
+    return _record_id(field, raw, "the id of an uploaded file")
+
+
+def _record_id(field: Field, raw: Any, expected: str) -> int:
+    """A positive id, given as a number, numeric text or an object with an `id`."""
     if isinstance(raw, dict) and "id" in raw:
         raw = raw["id"]
     try:
         value = _integer(field, raw)
     except ValueError:
-        raise ValueError(f"expected the id of a {field.entity} record") from None
+        raise ValueError(f"expected {expected}") from None
     if value <= 0:
-        raise ValueError(f"expected the id of a {field.entity} record")
+        raise ValueError(f"expected {expected}")
     return value
 
 
@@ -222,7 +229,7 @@ def parse_currency(raw: Any) -> str:
 
 _PARSERS = {
     "text": _text,
-    "long_text": _long_text,
+    "long_text": _text,
     "integer": _integer,
     "decimal": _decimal,
     "money": _decimal,
@@ -233,7 +240,7 @@ _PARSERS = {
     "picklist": _picklist,
     "multi_picklist": _multi_picklist,
     "reference": _reference,
-    "file": _reference,
+    "file": _file,
     "email": _email,
     "phone": _phone,
     "url": _url,

@@ -201,6 +201,24 @@ def test_code_file_inside_a_pack(root: Path, name: str) -> None:
     assert_at(p, f"packs/x/{name}", None, None, "packs hold configuration only", code="pack.code_file")
 
 
+def test_script_without_a_code_suffix_is_found_by_its_shebang(root: Path) -> None:
+    write_pack(root, "x", {"entities/account.yaml": ACCOUNT, "tools/refresh": "#!/bin/sh\necho hi\n"})
+    p = only(root, "x")
+    assert_at(p, "packs/x/tools/refresh", None, None, "packs hold configuration only", code="pack.code_file")
+
+
+def test_misspelt_pack_folder_is_reported_not_ignored(root: Path) -> None:
+    write_pack(root, "x", {"entites/account.yaml": ACCOUNT, "docs/readme.md": "notes\n"})
+    p = only(root, "x")
+    assert_at(p, "packs/x/entites", None, None, "folder 'entites' is not part of the pack format", "did you mean 'entities'?", code="pack.unknown_folder")
+
+
+def test_entity_file_may_be_json(root: Path) -> None:
+    write_pack(root, "x", {"entities/tag.json": '{"name": "tag", "label": {"en": "Tag", "zh-CN": "标签"},\n "fields": [{"name": "nme", "type": "text", "label": {"en": "N"}}]}\n'})
+    p = only(root, "x")
+    assert_at(p, "packs/x/entities/tag.json", 2, 45, "field 'nme': label: missing required property 'zh-CN'")
+
+
 # --- many errors at once ----------------------------------------------------------------------
 
 

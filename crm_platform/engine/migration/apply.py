@@ -11,9 +11,10 @@ from alembic.operations import Operations
 
 from crm_platform.engine.column_types import utcnow
 from crm_platform.engine.database import is_sqlite
-from crm_platform.engine.entity_tables import ColumnSpec, Schema, sa_column, sa_type
+from crm_platform.engine.entity_tables import ON_DELETE, ColumnSpec, Schema, constraint_name, sa_column, sa_type
 from crm_platform.engine.migration.conversions import convert, fits
 from crm_platform.engine.migration.plan import Plan, Step
+from crm_platform.engine.migration.sqlite_fk import set_on_delete
 from crm_platform.engine.migration.state import archived_name
 from crm_platform.metadata.model import Registry
 
@@ -66,7 +67,7 @@ def _apply_step(conn: sa.Connection, ops: Operations, step: Step, schema: Schema
     table = schema.metadata.tables[step.table]
     if action == "add_system_column":
         assert step.column
-        _add_column(conn, ops, step.table, table.c[step.column].copy())
+        _add_column(conn, ops, step.table, table.c[step.column]._copy())
     elif action == "add_column":
         assert step.spec
         _add_column(conn, ops, step.table, sa_column(step.spec))
@@ -82,6 +83,9 @@ def _apply_step(conn: sa.Connection, ops: Operations, step: Step, schema: Schema
         assert step.spec and step.old and step.column
         phys = _replace(conn, ops, step.table, step.column, step.old, step.spec)
         archived.append((step.table, phys, step.old))
+    elif action == "change_foreign_key":
+        assert step.column and step.spec and step.spec.target
+        _change_foreign_key(conn, ops, step.table, step.column, step.spec)
     elif action == "drop_index":
         assert step.column
         ops.drop_index(step.column, table_name=step.table)
@@ -107,6 +111,18 @@ def _add_column(conn: sa.Connection, ops: Operations, table: str, column: sa.Col
         )
         return
     ops.add_column(table, column)
+
+
+def _change_foreign_key(conn: sa.Connection, ops: Operations, table: str, column: str, spec: ColumnSpec) -> None:
+    assert spec.target
+    rule = ON_DELETE[spec.on_delete or "restrict"]
+    if is_sqlite(conn):
+        set_on_delete(conn, table, column, spec.target, rule)
+        return
+    for fk in sa.inspect(conn).get_foreign_keys(table):
+        if fk["constrained_columns"] == [column] and fk["name"]:
+            ops.drop_constraint(fk["name"], table, type_="foreignkey")
+    ops.create_foreign_key(constraint_name("fk", table, column), table, spec.target, [column], ["id"], ondelete=rule)
 
 
 def _widen(conn: sa.Connection, ops: Operations, table: str, column: str, old: ColumnSpec, new: ColumnSpec) -> None:

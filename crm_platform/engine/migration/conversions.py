@@ -27,6 +27,8 @@ def is_widening(old: ColumnSpec, new: ColumnSpec) -> bool:
 
 def is_same_family(old: ColumnSpec, new: ColumnSpec) -> bool:
     """Narrowing within a family (shorter text, fewer digits) can keep the values that fit."""
+    if old.kind == "reference" or new.kind == "reference":
+        return old.kind == new.kind and old.target == new.target
     families = ({"string", "text"}, {"integer", "decimal"}, {"date", "datetime"})
     return any(old.kind in fam and new.kind in fam for fam in families) or old.kind == new.kind
 

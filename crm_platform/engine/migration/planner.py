@@ -129,6 +129,9 @@ class _TableDiff:
                 return [Step("update_state", table, f"record new settings of {table}.{target}", column=target, spec=new, old=old)]
             return []
         change = f"{table}.{target} from {describe_spec(old)} to {describe_spec(new)}"
+        if dataclasses.replace(old, on_delete=new.on_delete).storage_equal(new):  # only the rule
+            rule = f"ON DELETE of {table}.{target} from {old.on_delete} to {new.on_delete}"
+            return [Step("change_foreign_key", table, f"change {rule} (values kept)", column=target, spec=new, old=old)]
         if is_widening(old, new):
             return [Step("widen_column", table, f"widen {change} (values converted in place)", column=target, spec=new, old=old)]
         self.moved[column] = _REPLACED

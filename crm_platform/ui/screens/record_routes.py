@@ -64,7 +64,7 @@ def _form_context(request: Request, entity: Entity, record: dict[str, Any] | Non
             link_options[f.name] = [(str(r["id"]), str(r.get(target.title_field or "id") or r["id"])) for r in page.records]
     return {"entity": entity, "record": record, "editing": record is not None, "sections": layout(entity, form), "values": values, "errors": errors,
             "originals": originals if originals is not None else values, "conflict": conflict or [], "widget_of": widget_of,
-            "orig_prefix": ORIGINAL_PREFIX, "link_options": link_options, "titles": (record or {}).get("_titles", {})}
+            "orig_prefix": ORIGINAL_PREFIX, "link_options": link_options, "titles": _prefill_titles(request, entity, values)}
 
 
 async def new_form(request: Request) -> Response:
@@ -73,12 +73,11 @@ async def new_form(request: Request) -> Response:
     for key, value in request.query_params.items():  # prefill, e.g. ?account=5 from a related list
         if key in entity.field_map:
             values[key] = value
-    context = _form_context(request, entity, None, values, {})
-    context["titles"] = _prefill_titles(request, entity, values)
-    return render(request, "form.html", context)
+    return render(request, "form.html", _form_context(request, entity, None, values, {}))
 
 
 def _prefill_titles(request: Request, entity: Entity, values: dict[str, Any]) -> dict[str, str]:
+    """Titles of the referenced records the form shows (an id that no longer resolves is cleared)."""
     site = site_of(request)
     titles = {}
     for f in entity.fields:

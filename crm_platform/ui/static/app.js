@@ -12,6 +12,12 @@
   }
   window.crmToast = toast;
 
+  /* Every htmx request carries the session's CSRF token (htmx attribute inheritance is off). */
+  document.addEventListener("htmx:configRequest", function (event) {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta) event.detail.headers["X-CSRF-Token"] = meta.content;
+  });
+
   document.addEventListener("change", function (event) {
     var el = event.target;
     if (el.matches("select[data-autosubmit]")) el.form.submit();
