@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,7 +42,8 @@ class ColumnSpec:
 
     @classmethod
     def from_json(cls, text: str) -> ColumnSpec:
-        return cls(**json.loads(text))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
     def storage_equal(self, other: ColumnSpec) -> bool:
         """Same storage (ignoring name, indexes and the field it belongs to)."""

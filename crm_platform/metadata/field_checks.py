@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from crm_platform.metadata.assembly import EntityAssembler, EntityDraft, FieldDraft
 
 # Field types whose default cannot be a literal value.
-_NO_LITERAL_DEFAULT = ("reference", "file", "child_table", "many_to_many", "auto_number", "formula")
+_NO_LITERAL_DEFAULT = ("reference", "file", "child_table", "many_to_many")
 _TEXT_VALUE_TYPES = ("text", "long_text", "email", "phone", "url", "auto_number")
 
 
@@ -63,8 +63,8 @@ class FieldChecker:
             except ValueError as exc:
                 self._problem(source, (*path, "format"), f"field '{f.name}': bad auto-number format {f.format!r}: {exc}", "field.bad_format")
         bounds_ok = all(self._bound_ok(fd, bound) for bound in ("min", "max"))
-        if f.default is None:
-            return
+        if f.default is None or "default" not in ft.FIELD_TYPES[f.type].properties:
+            return  # a default on a computed field is reported as a property that does not apply
         if f.type in _NO_LITERAL_DEFAULT:
             self._problem(source, (*path, "default"), f"field '{f.name}': a {f.type} field cannot have a literal default", "field.bad_default")
         elif bounds_ok:

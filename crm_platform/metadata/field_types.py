@@ -21,7 +21,9 @@ _COMMON = frozenset(
 
 
 def _t(name: str, *extra: str, stored: bool = True, writable: bool = True) -> FieldType:
-    return FieldType(name, _COMMON | frozenset(extra), stored, writable)
+    # A computed field (auto-number, formula) is never typed in: required and default do not apply.
+    common = _COMMON if writable else _COMMON - {"required", "default"}
+    return FieldType(name, common | frozenset(extra), stored, writable)
 
 
 FIELD_TYPES: dict[str, FieldType] = {

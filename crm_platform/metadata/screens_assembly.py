@@ -55,7 +55,12 @@ class ScreenAssembler:
             for kind in ("seed", "demo"):
                 for source in pack.of(kind):
                     entity = self._entity(pack.pack.name, source, ("entity",), source.data["entity"])
-                    if entity is not None:
+                    if entity is not None and entity.child_of is not None:
+                        parent = self.entities.get(entity.child_of)
+                        holder = next((f.name for f in parent.fields if f.type == "child_table" and f.entity == entity.name), None) if parent else None
+                        where = f"in the '{holder}' field of {entity.child_of} records" if holder else f"with their {entity.child_of} records"
+                        self._problem(source, ("entity",), f"{entity.name} is a child table of {entity.child_of}: give its rows {where}", "seed.child_entity")
+                    elif entity is not None:
                         self.seed_checker.add_file(pack.pack.name, kind, source, entity)
         self.seed_checker.check_references()
         self.problems.extend(self.seed_checker.problems)
@@ -159,6 +164,10 @@ class ScreenAssembler:
 
     def _menus(self, pack: str, source: SourceFile) -> None:
         for i, item in enumerate(source.data["menus"]):
+            earlier = next((m for m in self.menus if m.name == item["name"]), None)
+            if earlier is not None:
+                self._problem(source, ("menus", i, "name"), f"menu '{item['name']}' is already declared at {earlier.place}; give this menu another name", "menu.duplicate")
+                continue
             entries = []
             for j, entry in enumerate(item["items"]):
                 path: JsonPath = ("menus", i, "items", j)

@@ -15,7 +15,7 @@ from crm_platform.metadata import field_types as ft
 from crm_platform.metadata.assembly import place_of
 from crm_platform.metadata.errors import Problem, did_you_mean
 from crm_platform.metadata.model import Entity, Field, Place, SeedRecord, SeedSet
-from crm_platform.metadata.values import parse_currency, parse_value
+from crm_platform.metadata.values import is_blank, parse_currency, parse_value
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
 
@@ -60,6 +60,9 @@ class SeedChecker:
         self.problems.append(source.problem(path, message, code, at_key))
 
     def _check_values(self, pack: str, kind: str, source: SourceFile, path: JsonPath, entity: Entity, record: dict[str, Any], what: str) -> None:
+        for f in entity.fields:
+            if f.required and f.default is None and ft.FIELD_TYPES[f.type].writable and is_blank(record.get(f.name)):
+                self._problem(source, path, f"{what}: field '{f.name}' is required", "seed.required")
         for name, value in record.items():
             if name == "_key":
                 continue

@@ -80,4 +80,6 @@ def form_value(field: Field, record: dict[str, Any] | None) -> str:
             return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if field.value_type in ("decimal", "percent") and isinstance(value, str) and "." in value:
+        return value.rstrip("0").rstrip(".")
     return str(value)

@@ -292,3 +292,24 @@ def test_on_delete_rule_of_an_added_reference_changes_too(packs: PackVersions) -
     with v3.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM ent_a"))
     assert raw(v3, "SELECT link FROM ent_item") == [(None,)]
+
+
+def test_multi_picklist_to_long_text_reads_as_a_list(packs: PackVersions) -> None:
+    options = "options: [{value: a, label: {en: A, zh-CN: A}}, {value: b, label: {en: B, zh-CN: B}}]"
+    v1 = packs.open({"item": [NAME, fld("tags", "multi_picklist", **{"options": options.split(": ", 1)[1]})]})
+    v1.records.create(SYSTEM, "item", {"name": "x", "tags": ["a", "b"]})
+    v1.records.create(SYSTEM, "item", {"name": "y", "tags": []})
+    v2 = packs.open({"item": [NAME, fld("tags", "long_text")]}, version="2.0.0", sync=False)
+    assert only_step(v2) == ("widen_column", None)
+    v2.sync()
+    assert values(v2, "tags") == ["a, b", None]
+
+
+def test_rename_and_widen_together(packs: PackVersions) -> None:
+    v1 = packs.open({"item": [NAME, fld("amount", "money", precision=10, scale=2)]})
+    v1.records.create(SYSTEM, "item", {"name": "x", "amount": "12.34", "amount_currency": "USD"})
+    v2 = packs.open({"item": [NAME, fld("total", "money", precision=14, scale=4, renamed_from="amount")]}, version="2.0.0", sync=False)
+    assert [s[0] for s in actions(v2)] == ["rename_column", "widen_column", "rename_column"]
+    v2.sync()
+    assert v2.plan().empty
+    assert values(v2, "total") == [Decimal("12.3400")] and values(v2, "total_currency") == ["USD"]

@@ -293,3 +293,36 @@ def test_a_failing_step_leaves_the_schema_as_it_was(packs: PackVersions, monkeyp
     v2.sync()
     assert v2.records.get(SYSTEM, "item", rec["id"])["note"] == "n"
     assert v2.plan().empty
+
+
+def test_link_table_is_created_archived_and_restored_with_its_field(packs: PackVersions) -> None:
+    entities = {"item": BASE, "tag": [fld("label", "text")]}
+    v1 = packs.open(entities)
+    tag = v1.records.create(SYSTEM, "tag", {"label": "red"})
+    item = v1.records.create(SYSTEM, "item", {"name": "Anvil"})
+    with_tags = {**entities, "item": [*BASE, fld("tags", "many_to_many", entity="tag")]}
+    v2 = packs.open(with_tags, version="2.0.0", sync=False)
+    assert actions(v2) == [("create_table", "ent_item__tags", None)]
+    v2.sync()
+    v2.records.update(SYSTEM, "item", item["id"], {"version": 1, "tags": [tag["id"]]})
+    v3 = packs.open(entities, version="3.0.0", sync=False)
+    assert actions(v3) == [("archive_table", "ent_item__tags", None)]
+    v3.sync()
+    assert v3.plan().empty
+    v4 = packs.open(with_tags, version="4.0.0", sync=False)
+    assert actions(v4) == [("restore_table", "ent_item__tags", None)]
+    v4.sync()
+    assert v4.plan().empty
+    assert v4.records.get(SYSTEM, "item", item["id"])["tags"] == [tag["id"]]
+
+
+def test_a_new_platform_table_does_not_hide_the_applied_state(packs: PackVersions) -> None:
+    v1 = packs.open({"item": BASE})
+    v1.records.create(SYSTEM, "item", {"name": "Anvil", "note": "keep"})
+    with v1.engine.begin() as conn:  # a database from before crm_seed_record existed
+        conn.exec_driver_sql("DROP TABLE crm_seed_record")
+    v2 = packs.open({"item": [BASE[0], BASE[2]]}, version="2.0.0", sync=False)
+    assert actions(v2) == [("create_system_tables", "crm_seed_record", None), ("archive_column", "ent_item", "note")]
+    v2.sync()
+    assert v2.plan().empty
+    assert raw(v2, "SELECT archived__note FROM ent_item") == [("keep",)]

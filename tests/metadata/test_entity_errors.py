@@ -347,6 +347,18 @@ def test_non_numeric_bound_is_reported_not_a_crash(root: Path) -> None:
     assert_at(p, FILE, 4, 61, "field 'n': min must be a number, not 'lots'", code="field.bad_bound")
 
 
+@pytest.mark.parametrize(
+    ("field", "key", "column"),
+    [
+        ("{name: no, type: auto_number, label: {en: N, zh-CN: N}, format: 'A{seq:3}', required: true}", "required", 81),
+        ("{name: total, type: formula, label: {en: T, zh-CN: T}, expression: a, result_type: integer, default: 1}", "default", 97),
+    ],
+)
+def test_required_and_default_do_not_apply_to_computed_fields(root: Path, field: str, key: str, column: int) -> None:
+    p = entity_problem(root, entity_yaml("account", f"- {{name: a, type: integer, label: {{en: A, zh-CN: A}}}}\n- {field}"))
+    assert_at(p, FILE, 5, column, f"property '{key}' does not apply to type", code="field.property_not_applicable")
+
+
 def test_literal_default_on_a_reference(root: Path) -> None:
     p = entity_problem(root, entity_yaml("account", "- {name: parent, type: reference, entity: account, label: {en: T, zh-CN: T}, default: 1}"))
     assert_at(p, FILE, 4, 89, "a reference field cannot have a literal default", code="field.bad_default")

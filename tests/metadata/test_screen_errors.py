@@ -387,3 +387,26 @@ def test_demo_record_may_refer_to_seed_record(root: Path) -> None:
 def test_seed_of_unknown_entity(root: Path) -> None:
     p = only_with(root, {"seed/contact.yaml": "entity: contacts\nrecords: []\n"})
     assert_at(p, SEED, 1, 9, "unknown entity 'contacts'", "did you mean 'contact'?")
+
+
+def test_seed_record_missing_a_required_field(root: Path) -> None:
+    files = {**ENTITIES, "entities/tag.yaml": ENTITIES["entities/tag.yaml"].replace("label: {en: Name, zh-CN: 名称}}", "label: {en: Name, zh-CN: 名称}, required: true}")}
+    write_pack(root, "x", {**files, "seed/tag.yaml": "entity: tag\nrecords:\n  - {_key: hot, name: Hot}\n  - {_key: cold, name: ''}\n  - _key: warm\n"})
+    with pytest.raises(PackError) as info:
+        load_registry(["x"], [root])
+    assert [(p.line, p.column, p.code) for p in info.value.problems] == [(4, 5, "seed.required"), (5, 5, "seed.required")]
+    assert "record 'cold': field 'name' is required" in info.value.problems[0].message
+
+
+def test_seed_file_of_a_child_entity(root: Path) -> None:
+    p = only_with(root, {"seed/account_line.yaml": "entity: account_line\nrecords:\n  - {_key: l1, quantity: 1}\n"})
+    assert_at(p, "packs/x/seed/account_line.yaml", 1, 9, "account_line is a child table of account", "in the 'lines' field of account records", code="seed.child_entity")
+
+
+def test_menu_declared_twice(root: Path) -> None:
+    p = only_with(root, {"menus.yaml": """\
+        menus:
+          - {name: sales, items: [{entity: account}]}
+          - {name: sales, items: [{entity: contact}]}
+    """})
+    assert_at(p, "packs/x/menus.yaml", 3, 12, "menu 'sales' is already declared at packs/x/menus.yaml:2:5", "another name", code="menu.duplicate")

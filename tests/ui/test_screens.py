@@ -225,3 +225,34 @@ def test_screens_need_login(kit: Site) -> None:
 def test_unknown_record_page_is_404(browser: TestClient) -> None:
     assert browser.get("/app/company/999").status_code == 404
     assert browser.get("/app/nothing").status_code == 404
+
+
+def test_child_rows_are_edited_in_the_form(browser: TestClient, kit: Site) -> None:
+    (company_id,) = companies(kit, "Rows Co")
+    deal = kit.records.create(SYSTEM, "deal", {"title": "With lines", "company": company_id,
+                                               "lines": [{"item": "Tiles", "quantity": "3"}, {"item": "Grout", "quantity": "1"}]})
+    form = browser.get(f"/app/deal/{deal['id']}/edit").text
+    first, second = (line["id"] for line in deal["lines"])
+    assert f'name="lines-0-id" value="{first}"' in form and 'name="lines-1-item"' in form
+    new_row = browser.get("/app/deal/rows/lines?index=7").text
+    assert 'name="lines-7-item"' in new_row and 'name="lines-7-quantity"' in new_row
+    response = browser.post(f"/app/deal/{deal['id']}/edit", data={
+        "csrf_token": browser.csrf, "version": "1", "__orig__lines-count": "2",
+        "lines-0-id": str(first), "lines-0-item": "Tiles", "__orig__lines-0-item": "Tiles", "lines-0-quantity": "5", "__orig__lines-0-quantity": "3.00",
+        "lines-1-id": str(second), "lines-1-item": "Grout", "lines-1-quantity": "1", "lines-1-remove": "true",
+        "lines-7-item": "Skirting", "lines-7-quantity": "2",
+        "lines-8-item": "", "lines-8-quantity": "",
+    }, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    lines = kit.records.get(SYSTEM, "deal", deal["id"])["lines"]
+    assert [(line["item"], line["quantity"]) for line in lines] == [("Tiles", "5.00"), ("Skirting", "2.00")]
+    assert lines[0]["id"] == first
+
+
+def test_child_row_errors_point_at_the_row_input(browser: TestClient, kit: Site) -> None:
+    (company_id,) = companies(kit, "Row Errors Co")
+    response = browser.post("/app/deal/new", data={"csrf_token": browser.csrf, "title": "Bad lines", "company": str(company_id),
+                                                   "lines-4-item": "", "lines-4-quantity": "lots"}, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert re.search(r'id="f-lines-4-quantity"[^>]*aria-invalid="true"', response.text)
+    assert 'value="lots"' in response.text

@@ -128,6 +128,8 @@ def _change_foreign_key(conn: sa.Connection, ops: Operations, table: str, column
 def _widen(conn: sa.Connection, ops: Operations, table: str, column: str, old: ColumnSpec, new: ColumnSpec) -> None:
     prep = conn.dialect.identifier_preparer
     col, tbl = prep.quote(column), prep.quote(table)
+    if old.kind == "list":  # ';a;b;' (column_types.DelimitedList) reads as 'a, b'
+        conn.exec_driver_sql(f"UPDATE {tbl} SET {col} = replace(substr({col}, 2, length({col}) - 2), ';', ', ') WHERE {col} IS NOT NULL")
     if is_sqlite(conn):
         # SQLite does not enforce declared lengths: only values stored differently change.
         if new.kind == "decimal":  # decimals are integers scaled by 10**scale (column_types)

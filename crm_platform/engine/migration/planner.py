@@ -21,17 +21,22 @@ from crm_platform.metadata.model import Registry
 
 # Where a live column ends up when a type change replaces it (its old values are archived).
 _REPLACED = "\0replaced"
+_LOCK_KEY = 0x63726D5F736368  # 'crm_sch'
 
 
 def make_plan(conn: sa.Connection, registry: Registry, schema: Schema, allow_destructive: bool = False) -> Plan:
     """Every step that brings the database on `conn` to `registry` (reads only)."""
     plan = Plan(registry.content_hash, allow_destructive=allow_destructive)
+    if conn.dialect.name == "postgresql":
+        # One planner at a time per database (SQLite's BEGIN IMMEDIATE does this already);
+        # held until the caller's transaction ends, so a sync plans and applies alone.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     inspector = sa.inspect(conn)
     existing = set(inspector.get_table_names())
     missing_system = [t for t in SYSTEM_TABLE_NAMES if t not in existing]
     if missing_system:
         plan.steps.append(Step("create_system_tables", ",".join(missing_system), f"create platform tables {', '.join(missing_system)}"))
-    state = read_state(conn, schema) if not missing_system else {}
+    state = read_state(conn, schema)  # empty on a new database
     for entity in registry.entities.values():
         table = schema.tables[entity.name]
         if table.name not in existing:

@@ -14,7 +14,7 @@ from crm_platform.engine.records.errors import Conflict, FieldError, NotFound, R
 from crm_platform.metadata.model import Entity
 from crm_platform.ui.i18n import translate
 from crm_platform.ui.screens.common import form_data, kanban_field_of, site_of
-from crm_platform.ui.screens.form_input import ORIGINAL_PREFIX, initial_values, layout, read_submission, widget_of
+from crm_platform.ui.screens.form_input import ORIGINAL_PREFIX, initial_values, layout, read_submission, row_indexes, widget_of
 from crm_platform.ui.screens.related import related_lists, timeline
 from crm_platform.ui.templating import is_htmx, language_of, render
 
@@ -62,14 +62,17 @@ def _form_context(request: Request, entity: Entity, record: dict[str, Any] | Non
             target = site.registry.entity(f.entity)
             page = site.records.list(request.state.actor, f.entity, ListQuery(page_size=200))
             link_options[f.name] = [(str(r["id"]), str(r.get(target.title_field or "id") or r["id"])) for r in page.records]
+    child_entities = {f.name: site.registry.entity(f.entity) for f in entity.fields if f.type == "child_table" and f.entity}
+    child_rows = {name: row_indexes(values, name) for name in child_entities}
     return {"entity": entity, "record": record, "editing": record is not None, "sections": layout(entity, form), "values": values, "errors": errors,
+            "child_entities": child_entities, "child_rows": child_rows,
             "originals": originals if originals is not None else values, "conflict": conflict or [], "widget_of": widget_of,
             "orig_prefix": ORIGINAL_PREFIX, "link_options": link_options, "titles": _prefill_titles(request, entity, values)}
 
 
 async def new_form(request: Request) -> Response:
     entity = _entity(request)
-    values = initial_values(entity, None)
+    values = initial_values(entity, None, site_of(request).registry)
     for key, value in request.query_params.items():  # prefill, e.g. ?account=5 from a related list
         if key in entity.field_map:
             values[key] = value
@@ -77,17 +80,24 @@ async def new_form(request: Request) -> Response:
 
 
 def _prefill_titles(request: Request, entity: Entity, values: dict[str, Any]) -> dict[str, str]:
-    """Titles of the referenced records the form shows (an id that no longer resolves is cleared)."""
+    """Titles of the referenced records the form shows, child rows included (an id that no
+    longer resolves is cleared)."""
     site = site_of(request)
-    titles = {}
+    wanted: list[tuple[str, str]] = [(f.name, f.entity) for f in entity.fields if f.type == "reference" and f.entity]
     for f in entity.fields:
-        value = values.get(f.name)
-        if f.type == "reference" and f.entity and isinstance(value, str) and value.isdigit():
+        if f.type == "child_table" and f.entity:
+            child = site.registry.entity(f.entity)
+            for index in row_indexes(values, f.name):
+                wanted += [(f"{f.name}-{index}-{cf.name}", cf.entity) for cf in child.fields if cf.type == "reference" and cf.entity]
+    titles = {}
+    for key, target_name in wanted:
+        value = values.get(key)
+        if isinstance(value, str) and value.isdigit():
             try:
-                target = site.registry.entity(f.entity)
-                titles[f.name] = str(site.records.get(request.state.actor, f.entity, int(value)).get(target.title_field or "id"))
+                target = site.registry.entity(target_name)
+                titles[key] = str(site.records.get(request.state.actor, target_name, int(value)).get(target.title_field or "id"))
             except RecordError:
-                values[f.name] = ""
+                values[key] = ""
     return titles
 
 
@@ -102,7 +112,7 @@ async def edit_form(request: Request) -> Response:
         record = site.records.get(request.state.actor, entity.name, request.path_params["id"])
     except NotFound:
         return render(request, "not_found.html", {}, status=404)
-    return render(request, "form.html", _form_context(request, entity, record, initial_values(entity, record), {}))
+    return render(request, "form.html", _form_context(request, entity, record, initial_values(entity, record, site.registry), {}))
 
 
 async def update(request: Request) -> Response:
@@ -115,7 +125,7 @@ async def _save(request: Request, record_id: int | None) -> Response:
     actor = request.state.actor
     form = await form_data(request)
     sections = layout(entity, _form_meta(request, entity))
-    submission = read_submission(entity, sections, form, creating=record_id is None)
+    submission = read_submission(entity, sections, form, creating=record_id is None, registry=site.registry)
     lang = language_of(request)
     record = None
     if record_id is not None:
@@ -135,11 +145,11 @@ async def _save(request: Request, record_id: int | None) -> Response:
     except Conflict as exc:
         current = site.records.get(actor, entity.name, record_id) if record_id else None
         conflict = [_conflict_line(entity, d.as_dict(), lang) for d in exc.details]
-        new_originals = initial_values(entity, current)
+        new_originals = initial_values(entity, current, site.registry)
         context = _form_context(request, entity, current, submission.values, {d.field: translate("conflict_title", lang) for d in exc.details}, conflict, new_originals)
         return render(request, "form.html", context, status=409, block="form" if is_htmx(request) else None)
     except ValidationFailed as exc:
-        errors = {d.field: d.message for d in exc.details}
+        errors = {submission.form_key(d.field): d.message for d in exc.details}
         context = _form_context(request, entity, record, submission.values, errors, originals=originals or None)
         return render(request, "form.html", context, status=422, block="form" if is_htmx(request) else None)
     target = f"/app/{entity.name}/{saved['id']}"
@@ -214,7 +224,25 @@ async def download_attachment(request: Request) -> Response:
     return FileResponse(path, media_type=row["content_type"], filename=row["name"], headers={"X-Content-Type-Options": "nosniff"})
 
 
+async def new_row(request: Request) -> Response:
+    """One empty row of a child table, appended to the form by htmx."""
+    site = site_of(request)
+    entity = _entity(request)
+    f = entity.field_map.get(request.path_params["field"])
+    if f is None or f.type != "child_table" or not f.entity:
+        raise NotFound(f"{entity.name} has no child table '{request.path_params['field']}'")
+    index = request.query_params.get("index", "0")
+    index = int(index) if index.isdigit() else 0
+    child = site.registry.entity(f.entity)
+    prefix = f"{f.name}-{index}-"
+    values = {prefix + k: v for k, v in initial_values(child, None).items()}
+    context = {"entity": entity, "f": f, "child": child, "index": index, "values": values, "originals": {}, "errors": {}, "titles": {},
+               "widget_of": widget_of, "orig_prefix": ORIGINAL_PREFIX}
+    return render(request, "widgets/row.html", context)
+
+
 routes = [
+    Route("/app/{entity:str}/rows/{field:str}", new_row, methods=["GET"]),
     Route("/app/{entity:str}/new", new_form, methods=["GET"]),
     Route("/app/{entity:str}/new", create, methods=["POST"]),
     Route("/app/{entity:str}/{id:int}", detail, methods=["GET"]),
