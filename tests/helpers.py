@@ -24,3 +24,17 @@ def entity_yaml(name: str, fields: str, extra: str = "") -> str:
     """An entity file with labels filled in; `fields` is the YAML list body (dedented)."""
     body = textwrap.indent(textwrap.dedent(fields).strip("\n"), "  ")
     return f"name: {name}\nlabel: {{en: {name}, zh-CN: {name}}}\n{extra}fields:\n{body}\n"
+
+
+def user_with_role(site, username: str, password: str, scope: str = "all", role: str = "worker", **kwargs):  # type: ignore[no-untyped-def]
+    """A user holding a role that may do everything on every entity within `scope`."""
+    from crm_platform.engine.records.errors import ValidationFailed
+
+    user_id = site.users.create_user(username, password, **kwargs)
+    try:
+        site.permissions.create_role(role, role.capitalize())
+        site.permissions.grant(role, "*", "*", scope)
+    except ValidationFailed:
+        pass  # the role exists already
+    site.permissions.assign_role(user_id, role)
+    return user_id

@@ -15,6 +15,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 
+SQLITE_MAX_INTEGER = 2**63 - 1
+
+
 class ExactDecimal(TypeDecorator[Decimal]):
     """NUMERIC(precision, scale) on PostgreSQL; a scaled BIGINT on SQLite."""
 
@@ -37,7 +40,10 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if not isinstance(value, Decimal):
             value = Decimal(str(value))
         if dialect.name == "sqlite":
-            return int(value.scaleb(self.scale).to_integral_value())
+            scaled = int(value.scaleb(self.scale).to_integral_value())
+            if not -SQLITE_MAX_INTEGER <= scaled <= SQLITE_MAX_INTEGER:
+                raise ValueError(f"{value} has too many digits to be stored exactly on SQLite (at most 18 in all)")
+            return scaled
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,9 @@ def is_sqlite(engine_or_conn: Engine | sa.Connection) -> bool:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get WAL mode, enforced foreign keys and a busy timeout.
 
-    On SQLite every transaction starts with BEGIN IMMEDIATE, so concurrent writers queue on
-    the busy timeout instead of failing on a lock upgrade.
+    On SQLite, write transactions (`engine.begin()`) start with BEGIN IMMEDIATE, so concurrent
+    writers queue on the busy timeout instead of failing on a lock upgrade; reads
+    (`engine.connect()`) start a deferred transaction and never wait for a writer (WAL).
     """
     if url.startswith("sqlite"):
         db_path = url.split("///", 1)[1] if "///" in url else ""
@@ -45,4 +48,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        write = conn.get_execution_options().get("crm_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    @contextlib.contextmanager
+    def write_transaction() -> Iterator[sa.Connection]:
+        with engine.connect() as conn:
+            conn.execution_options(crm_write=True)
+            with conn.begin():
+                yield conn
+
+    engine.begin = write_transaction  # type: ignore[method-assign]

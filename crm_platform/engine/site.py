@@ -14,6 +14,8 @@ from crm_platform.engine.entity_tables import Schema, build_schema
 from crm_platform.engine.migration.apply import apply_plan
 from crm_platform.engine.migration.plan import Plan
 from crm_platform.engine.migration.planner import make_plan
+from crm_platform.engine.permissions.admin import sync_pack_roles
+from crm_platform.engine.search_index import sync_search_indexes
 from crm_platform.metadata.loader import load_registry
 from crm_platform.metadata.model import Registry
 
@@ -45,6 +47,8 @@ class Site:
         with self.engine.begin() as conn:
             plan = make_plan(conn, self.registry, self.schema, allow_destructive)
             apply_plan(conn, plan, self.registry, self.schema, applied_by)
+            sync_search_indexes(conn, self.registry, self.schema)
+            sync_pack_roles(conn, self.schema.system, self.registry)
         return plan
 
     def switch_registry(self, registry: Registry) -> None:
@@ -53,12 +57,26 @@ class Site:
         self.schema = build_schema(registry)
         self.__dict__.pop("records", None)
         self.__dict__.pop("users", None)
+        self.__dict__.pop("access", None)
+        self.__dict__.pop("permissions", None)
 
     @cached_property
     def records(self):  # type: ignore[no-untyped-def]
         from crm_platform.engine.records.service import RecordService
 
         return RecordService(self)
+
+    @cached_property
+    def access(self):  # type: ignore[no-untyped-def]
+        from crm_platform.engine.permissions.access import AccessControl
+
+        return AccessControl(self)
+
+    @cached_property
+    def permissions(self):  # type: ignore[no-untyped-def]
+        from crm_platform.engine.permissions.admin import PermissionAdmin
+
+        return PermissionAdmin(self)
 
     @cached_property
     def users(self):  # type: ignore[no-untyped-def]

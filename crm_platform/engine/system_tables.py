@@ -129,6 +129,49 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("created_at", UTCDateTime(), nullable=False),
             sa.UniqueConstraint("user_id", "entity", "name", name="uq_crm_saved_view_name"),
         ),
+        sa.Table(
+            "crm_policy", md, id_column(),
+            sa.Column("ptype", sa.String(8), nullable=False),
+            sa.Column("v0", sa.String(255), nullable=False),
+            sa.Column("v1", sa.String(255), nullable=False),
+            sa.Column("v2", sa.String(255)),
+            sa.Column("v3", sa.String(255)),
+            sa.Column("v4", sa.String(255)),
+            sa.Column("v5", sa.String(255)),
+            sa.Index("ix_crm_policy_v0", "ptype", "v0"),
+        ),
+        sa.Table(
+            "crm_role", md,
+            sa.Column("name", sa.String(40), primary_key=True),
+            sa.Column("label_en", sa.String(200), nullable=False),
+            sa.Column("label_zh", sa.String(200), nullable=False),
+            sa.Column("source", sa.String(60), nullable=False),
+        ),
+        sa.Table(
+            "crm_field_access", md,
+            sa.Column("role", sa.String(40), primary_key=True),
+            sa.Column("entity", sa.String(40), primary_key=True),
+            sa.Column("field", sa.String(40), primary_key=True),
+            sa.Column("access", sa.String(16), nullable=False),
+            sa.Column("source", sa.String(60), nullable=False),
+        ),
+        sa.Table(
+            "crm_share", md, id_column(),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("record_id", sa.BigInteger, nullable=False),
+            sa.Column("user_id", IdType, sa.ForeignKey("crm_user.id", ondelete="CASCADE")),
+            sa.Column("unit_id", IdType, sa.ForeignKey("crm_org_unit.id", ondelete="CASCADE")),
+            sa.Column("access", sa.String(8), nullable=False),
+            sa.Column("created_by", IdType, sa.ForeignKey("crm_user.id", ondelete="SET NULL")),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Index("ix_crm_share_record", "entity", "record_id"),
+            sa.Index("ix_crm_share_user", "user_id"),
+        ),
+        sa.Table(
+            "crm_setting", md,
+            sa.Column("key", sa.String(64), primary_key=True),
+            sa.Column("value", sa.Text, nullable=False),
+        ),
     ]
     return {t.name: t for t in tables}
 
@@ -136,5 +179,5 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
 SYSTEM_TABLE_NAMES = (
     "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
-    "crm_attachment", "crm_saved_view",
+    "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting",
 )

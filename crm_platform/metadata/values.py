@@ -108,10 +108,18 @@ def _decimal(field: Field, raw: Any) -> Decimal:
 
 
 def _check_range(field: Field, value: Decimal) -> None:
-    if field.min is not None and value < Decimal(str(field.min)):
+    if field.min is not None and value < _bound(field, "min"):
         raise ValueError(f"must be at least {field.min}")
-    if field.max is not None and value > Decimal(str(field.max)):
+    if field.max is not None and value > _bound(field, "max"):
         raise ValueError(f"must be at most {field.max}")
+
+
+def _bound(field: Field, which: str) -> Decimal:
+    raw = getattr(field, which)
+    try:
+        return Decimal(str(raw))
+    except InvalidOperation:
+        raise ValueError(f"the field's {which} ({raw!r}) is not a number") from None
 
 
 def _boolean(field: Field, raw: Any) -> bool:

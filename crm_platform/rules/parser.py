@@ -53,7 +53,8 @@ def _parse(text: str, start: str, source: str) -> ast.Node:
     try:
         node = _lark().parse(text, start=start)
     except UnexpectedInput as exc:
-        raise explain(exc, text, source, lambda t: _lark().parse(t, start=start), _lark()) from None
+        parse = functools.partial(_lark().parse, start=start)
+        raise explain(exc, text, source, parse, _lark(), statement=start == "statement") from None
     except _LiteralError as exc:
         raise RuleError.at(exc.span, exc.message, source, SYNTAX) from None
     if ast.depth(node) > MAX_DEPTH:

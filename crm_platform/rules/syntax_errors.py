@@ -75,7 +75,12 @@ _EXAMPLES: dict[str, list[str]] = {
 
 
 def explain(
-    exc: UnexpectedInput, text: str, source: str, parse: Callable[[str], Any], lark: Lark
+    exc: UnexpectedInput,
+    text: str,
+    source: str,
+    parse: Callable[[str], Any],
+    lark: Lark,
+    statement: bool = False,
 ) -> RuleError:
     """The RuleError for a Lark parse failure of `text` (positions refer to `source`)."""
     if isinstance(exc, UnexpectedCharacters):
@@ -84,7 +89,7 @@ def explain(
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         return _early_end(exc, tokens, text, source)
     assert isinstance(exc, UnexpectedToken)
-    return _unexpected_token(exc, tokens, source, parse)
+    return _unexpected_token(exc, tokens, source, parse if statement else None)
 
 
 def _error(span: Span, message: str, source: str) -> RuleError:
@@ -176,6 +181,8 @@ def _early_end(exc: UnexpectedInput, tokens: list[Token], text: str, source: str
     end_column = len(text.rstrip().rsplit("\n", 1)[-1]) + 1
     end = Span(last_line, end_column, last_line, end_column + 1)
     prev = tokens[-1] if tokens else None
+    if prev is not None and prev.type == "DOT":
+        return _error(_span(prev), "expected a field name after '.'", source)
     if prev is not None and prev.type in NEEDS_OPERAND and prev.type not in ("LPAR", "LSQB"):
         return _error(_span(prev), f"expected an expression after '{prev}'", source)
     still_open = _open_brackets(tokens)
@@ -192,13 +199,17 @@ def _early_end(exc: UnexpectedInput, tokens: list[Token], text: str, source: str
     return _error(end, f"the rule ends too early; expected {_expected(expected)}", source)
 
 
-def _unexpected_token(exc: UnexpectedToken, tokens: list[Token], source: str, parse: Callable[[str], Any]) -> RuleError:
+def _unexpected_token(
+    exc: UnexpectedToken, tokens: list[Token], source: str, parse: Callable[[str], Any] | None
+) -> RuleError:
     token = exc.token
     span = _span(token)
     before = [t for t in tokens if (t.start_pos or 0) < (token.start_pos or 0)]
     prev = before[-1] if before else None
     adjacent = prev is not None and prev.end_pos == token.start_pos
     value = str(token)
+    if prev is not None and prev.type == "DOT":
+        return _error(span, f"expected a field name after '.', found {_describe(token)}", source)
     if token.type in ("RPAR", "RSQB"):
         if prev is not None and prev.type in NEEDS_OPERAND - {"LPAR", "LSQB"}:
             return _error(span, f"expected an expression after '{prev}', found '{value}'", source)
@@ -212,6 +223,8 @@ def _unexpected_token(exc: UnexpectedToken, tokens: list[Token], source: str, pa
         return _error(_span(prev).to(span), "use a single '=' to compare (not '==')", source)
     if token.type == "GT" and prev is not None and prev.type == "LT" and adjacent:
         return _error(_span(prev).to(span), "use '!=' for 'not equal' (not '<>')", source)
+    if token.type == "WHERE":
+        return _error(span, "'where' filters child rows inside count, sum, min or max, e.g. sum(lines.amount where paid)", source)
     if token.type == "NAME" and value.lower() in KEYWORDS and value != value.lower():
         return _error(span, f"write '{value.lower()}' in lower case", source)
     if token.type in COMPARISONS and _comparison_before(before):
@@ -227,9 +240,10 @@ def _unexpected_token(exc: UnexpectedToken, tokens: list[Token], source: str, pa
             f"unknown statement '{value}'{hint} (a statement starts with {', '.join(STATEMENT_KEYWORDS)})",
             source,
         )
-    label = exc.match_examples(parse, _EXAMPLES, use_accepts=True)
-    if label is not None:
-        return _error(span, label, source)
+    if parse is not None:
+        label = exc.match_examples(parse, _EXAMPLES, use_accepts=True)
+        if label is not None:
+            return _error(span, label, source)
     if prev is not None and prev.type in ENDS_OPERAND and token.type in EXPRESSION_START:
         return _error(
             span,

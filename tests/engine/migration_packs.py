@@ -55,8 +55,9 @@ class PackVersions:
         write_pack(self.root, "p", files, version=version)
         return load_registry(["p"], [self.root])
 
-    def open(self, entities: dict[str, list[str]], version: str = "1.0.0", sync: bool = True, **kwargs: Any) -> Site:
-        return self.make_site(self.write(entities, version, **kwargs), sync=sync)
+    def open(self, entities: dict[str, list[str]], version: str = "1.0.0", sync: bool = True, allow_destructive: bool = False, **kwargs: Any) -> Site:
+        """Write this version and open a site on it (synced unless sync=False)."""
+        return self.make_site(self.write(entities, version, **kwargs), sync=sync, allow_destructive=allow_destructive)
 
 
 def columns(site: Site, table: str) -> dict[str, dict[str, Any]]:

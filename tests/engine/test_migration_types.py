@@ -313,3 +313,19 @@ def test_rename_and_widen_together(packs: PackVersions) -> None:
     v2.sync()
     assert v2.plan().empty
     assert values(v2, "total") == [Decimal("12.3400")] and values(v2, "total_currency") == ["USD"]
+
+
+def test_readding_a_field_restores_its_latest_archived_column(packs: PackVersions) -> None:
+    text, integer = fld("code", "text"), fld("code", "integer")
+    v1 = packs.open({"item": [NAME, text]})
+    rid = v1.records.create(SYSTEM, "item", {"name": "r", "code": "A"})["id"]
+    v2 = packs.open({"item": [NAME, integer]}, version="2.0.0", allow_destructive=True)  # archived__code: 'A'
+    v2.records.update(SYSTEM, "item", rid, {"version": 1, "code": 5})
+    v3 = packs.open({"item": [NAME, text]}, version="3.0.0", allow_destructive=True)  # archived__code_2: 5
+    v3.records.update(SYSTEM, "item", rid, {"version": 2, "code": "B"})
+    packs.open({"item": [NAME]}, version="4.0.0")  # archived__code_3: 'B'
+    v5 = packs.open({"item": [NAME, text]}, version="5.0.0", sync=False)
+    assert actions(v5) == [("restore_column", "ent_item", "archived__code_3")]
+    v5.sync()
+    assert v5.records.get(SYSTEM, "item", rid)["code"] == "B"
+    assert raw(v5, "SELECT archived__code, archived__code_2 FROM ent_item") == [("A", 5)]

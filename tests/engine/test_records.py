@@ -139,6 +139,9 @@ def test_unknown_entity_is_not_found(kit: Site) -> None:
 
 def test_history_records_who_changed_what(kit: Site) -> None:
     user_id = kit.users.create_user("alice", "alice-password", "Alice")
+    kit.permissions.create_role("clerk", "Clerk")
+    kit.permissions.grant("clerk", "company", "*", "own")
+    kit.permissions.assign_role(user_id, "clerk")
     alice = kit.users.actor(user_id)
     assert alice is not None
     record = kit.records.create(alice, "company", {"name": "Tracked", "employees": 5})

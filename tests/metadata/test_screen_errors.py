@@ -410,3 +410,11 @@ def test_menu_declared_twice(root: Path) -> None:
           - {name: sales, items: [{entity: contact}]}
     """})
     assert_at(p, "packs/x/menus.yaml", 3, 12, "menu 'sales' is already declared at packs/x/menus.yaml:2:5", "another name", code="menu.duplicate")
+
+
+def test_seed_value_of_a_field_with_a_bad_bound_is_not_a_crash(root: Path) -> None:
+    files = {**ENTITIES, "entities/tag.yaml": ENTITIES["entities/tag.yaml"] + "      - {name: weight, type: integer, label: {en: W, zh-CN: W}, max: heavy}\n"}
+    write_pack(root, "x", {**files, "seed/tag.yaml": "entity: tag\nrecords:\n  - {_key: hot, name: Hot, weight: 3}\n"})
+    with pytest.raises(PackError) as info:
+        load_registry(["x"], [root])
+    assert [p.code for p in info.value.problems] == ["field.bad_bound", "seed.bad_value"]

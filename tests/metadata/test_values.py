@@ -84,6 +84,7 @@ def test_integer_bounds() -> None:
     refuses(f, 0, "must be at least 1")
     refuses(f, 11, "must be at most 10")
     refuses(make("integer", min="0.5"), 0, "must be at least 0.5")
+    refuses(make("integer", max="lots"), 3, "the field's max ('lots') is not a number")
 
 
 def test_decimal() -> None:

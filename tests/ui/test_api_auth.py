@@ -7,6 +7,7 @@ import re
 from starlette.testclient import TestClient
 
 from crm_platform.engine.site import Site
+from tests.helpers import user_with_role
 
 
 def test_only_health_and_login_answer_anonymously(client: TestClient) -> None:
@@ -29,7 +30,7 @@ def test_bad_tokens_are_401(client: TestClient, kit_admin_token: str) -> None:
 
 
 def test_password_exchange_and_token_lifecycle(client: TestClient, kit: Site) -> None:
-    kit.users.create_user("bob", "bob-password-1")
+    user_with_role(kit, "bob", "bob-password-1")
     wrong = client.post("/api/v1/auth/token", json={"username": "bob", "password": "nope"})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "bad_credentials"
     unknown = client.post("/api/v1/auth/token", json={"username": "nobody", "password": "nope"})
@@ -52,7 +53,7 @@ def test_password_exchange_and_token_lifecycle(client: TestClient, kit: Site) ->
 def test_tokens_are_stored_hashed(kit: Site) -> None:
     import sqlalchemy as sa
 
-    user_id = kit.users.create_user("carol", "carol-password")
+    user_id = user_with_role(kit, "carol", "carol-password")
     token, _ = kit.users.create_token(user_id, "x")
     with kit.engine.connect() as conn:
         stored = conn.execute(sa.select(kit.schema.system["crm_api_token"].c.token_hash)).scalar_one()
@@ -70,7 +71,7 @@ def _login(client: TestClient, username: str, password: str) -> None:
 
 
 def test_session_login_needs_csrf_for_writes(client: TestClient, kit: Site) -> None:
-    kit.users.create_user("dana", "dana-password")
+    user_with_role(kit, "dana", "dana-password")
     no_csrf = client.post("/login", data={"username": "dana", "password": "dana-password"})
     assert no_csrf.status_code == 403
     _login(client, "dana", "dana-password")
@@ -85,7 +86,7 @@ def test_session_login_needs_csrf_for_writes(client: TestClient, kit: Site) -> N
 
 
 def test_wrong_password_on_the_login_page(client: TestClient, kit: Site) -> None:
-    kit.users.create_user("erin", "erin-password")
+    user_with_role(kit, "erin", "erin-password")
     page = client.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert csrf
@@ -94,7 +95,7 @@ def test_wrong_password_on_the_login_page(client: TestClient, kit: Site) -> None
 
 
 def test_login_page_creates_a_token_shown_once(client: TestClient, kit: Site) -> None:
-    kit.users.create_user("fay", "fay-password")
+    user_with_role(kit, "fay", "fay-password")
     _login(client, "fay", "fay-password")
     home = client.get("/me")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
@@ -107,7 +108,7 @@ def test_login_page_creates_a_token_shown_once(client: TestClient, kit: Site) ->
 
 
 def test_login_redirect_stays_on_this_site(client: TestClient, kit: Site) -> None:
-    kit.users.create_user("gus", "gus-password")
+    user_with_role(kit, "gus", "gus-password")
     page = client.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert csrf

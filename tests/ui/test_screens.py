@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.site import Site
+from tests.helpers import user_with_role
 from crm_platform.ui.app import create_app
 
 SYSTEM = Actor.system()
@@ -25,7 +26,7 @@ def csrf_of(html: str) -> str:
 @pytest.fixture
 def browser(kit: Site) -> Iterator[TestClient]:
     """A logged-in browser session (cookie + CSRF), as a person uses the screens."""
-    kit.users.create_user("sam", "sam-password", "Sam Seller")
+    user_with_role(kit, "sam", "sam-password", display_name="Sam Seller")
     with TestClient(create_app(kit)) as client:
         page = client.get("/login")
         client.post("/login", data={"username": "sam", "password": "sam-password", "csrf_token": csrf_of(page.text)})

@@ -9,13 +9,12 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
-from crm_platform.engine.column_types import utcnow
+from crm_platform.engine.column_types import SQLITE_MAX_INTEGER, utcnow
 from crm_platform.engine.database import is_sqlite
 from crm_platform.engine.entity_tables import ON_DELETE, ColumnSpec, Schema, constraint_name, sa_column, sa_type
 from crm_platform.engine.migration.conversions import convert, fits
 from crm_platform.engine.migration.plan import Plan, Step
 from crm_platform.engine.migration.sqlite_fk import set_on_delete
-from crm_platform.engine.migration.state import archived_name
 from crm_platform.metadata.model import Registry
 
 
@@ -80,9 +79,9 @@ def _apply_step(conn: sa.Connection, ops: Operations, step: Step, schema: Schema
         assert step.spec and step.old and step.column
         _widen(conn, ops, step.table, step.column, step.old, step.spec)
     elif action == "replace_column":
-        assert step.spec and step.old and step.column
-        phys = _replace(conn, ops, step.table, step.column, step.old, step.spec)
-        archived.append((step.table, phys, step.old))
+        assert step.spec and step.old and step.column and step.new_name
+        _replace(conn, ops, step.table, step.column, step.new_name, step.old, step.spec)
+        archived.append((step.table, step.new_name, step.old))
     elif action == "change_foreign_key":
         assert step.column and step.spec and step.spec.target
         _change_foreign_key(conn, ops, step.table, step.column, step.spec)
@@ -136,7 +135,7 @@ def _widen(conn: sa.Connection, ops: Operations, table: str, column: str, old: C
             old_scale = (old.scale or 0) if old.kind == "decimal" else 0
             factor = 10 ** ((new.scale or 0) - old_scale)
             if factor != 1:
-                limit = (2**63 - 1) // factor
+                limit = SQLITE_MAX_INTEGER // factor
                 too_big = conn.exec_driver_sql(f"SELECT count(*) FROM {tbl} WHERE abs({col}) > {limit}").scalar_one()
                 if too_big:
                     raise MigrationError(f"{table}.{column}: {too_big} value(s) are too large for {new.scale} decimal places on SQLite")
@@ -152,10 +151,8 @@ def _widen(conn: sa.Connection, ops: Operations, table: str, column: str, old: C
     ops.alter_column(table, column, type_=new_type, existing_type=sa_type(old), postgresql_using=using)
 
 
-def _replace(conn: sa.Connection, ops: Operations, table: str, column: str, old: ColumnSpec, new: ColumnSpec) -> str:
-    """Keep the old column archived, add the new one, and copy every value that fits."""
-    live = {c["name"] for c in sa.inspect(conn).get_columns(table)}
-    archived = archived_name(column, live)
+def _replace(conn: sa.Connection, ops: Operations, table: str, column: str, archived: str, old: ColumnSpec, new: ColumnSpec) -> None:
+    """Keep the old column as `archived`, add the new one, and copy every value that fits."""
     ops.alter_column(table, column, new_column_name=archived)
     _add_column(conn, ops, table, sa_column(new))
     old_col = sa.column(archived, sa_type(old))
@@ -167,7 +164,6 @@ def _replace(conn: sa.Connection, ops: Operations, table: str, column: str, old:
     if updates:
         stmt = source.update().where(id_col == sa.bindparam("rid")).values({column: sa.bindparam("val", type_=sa_type(new))})
         conn.execute(stmt, updates)
-    return archived
 
 
 def _record_state(conn: sa.Connection, schema: Schema, plan: Plan, archived: list[tuple[str, str, ColumnSpec]]) -> None:

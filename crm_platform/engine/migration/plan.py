@@ -32,6 +32,8 @@ class Step:
 
 @dataclass
 class Plan:
+    """The steps in the order they are applied; `describe()` is what `db plan` prints."""
+
     registry_hash: str
     steps: list[Step] = field(default_factory=list)
     allow_destructive: bool = False

@@ -19,8 +19,6 @@ from crm_platform.engine.migration.state import TableState, archived_name, read_
 from crm_platform.engine.system_tables import SYSTEM_TABLE_NAMES
 from crm_platform.metadata.model import Registry
 
-# Where a live column ends up when a type change replaces it (its old values are archived).
-_REPLACED = "\0replaced"
 _LOCK_KEY = 0x63726D5F736368  # 'crm_sch'
 
 
@@ -37,19 +35,22 @@ def make_plan(conn: sa.Connection, registry: Registry, schema: Schema, allow_des
     if missing_system:
         plan.steps.append(Step("create_system_tables", ",".join(missing_system), f"create platform tables {', '.join(missing_system)}"))
     state = read_state(conn, schema)  # empty on a new database
+    creates: list[Step] = []  # listed first: they are applied first (see apply.apply_plan)
+    changes: list[Step] = []
     for entity in registry.entities.values():
         table = schema.tables[entity.name]
         if table.name not in existing:
             cols = ", ".join(schema.specs[table.name]) or "no fields"
-            plan.steps.append(Step("create_table", table.name, f"create table {table.name} for entity '{entity.name}' ({cols})"))
+            creates.append(Step("create_table", table.name, f"create table {table.name} for entity '{entity.name}' ({cols})"))
             continue
         table_state = state.get(table.name) or TableState(entity.name, "entity", False)
-        plan.steps.extend(_TableDiff(conn, registry, schema, table, table_state, inspector).steps())
+        changes.extend(_TableDiff(conn, registry, schema, table, table_state, inspector).steps())
     for (entity_name, field_name), junction in schema.junctions.items():
         if junction.name not in existing:
-            plan.steps.append(Step("create_table", junction.name, f"create link table {junction.name} for {entity_name}.{field_name}"))
+            creates.append(Step("create_table", junction.name, f"create link table {junction.name} for {entity_name}.{field_name}"))
         elif state.get(junction.name) is not None and state[junction.name].archived:
-            plan.steps.append(Step("restore_table", junction.name, f"restore archived link table {junction.name}"))
+            changes.append(Step("restore_table", junction.name, f"restore archived link table {junction.name}"))
+    plan.steps.extend(creates + changes)
     wanted = {t.name for t in schema.tables.values()} | {j.name for j in schema.junctions.values()}
     for name, table_state in state.items():
         if name not in wanted and not table_state.archived and name in existing:
@@ -139,15 +140,17 @@ class _TableDiff:
             return [Step("change_foreign_key", table, f"change {rule} (values kept)", column=target, spec=new, old=old)]
         if is_widening(old, new):
             return [Step("widen_column", table, f"widen {change} (values converted in place)", column=target, spec=new, old=old)]
-        self.moved[column] = _REPLACED
+        archived = archived_name(column, self.taken)
+        self.taken.add(archived)
+        self.moved[column] = archived
         total = self._count(column, old)
         if is_same_family(old, new):
             bad = count_not_fitting(self.conn, table, column, old, new)
             why = f"narrowing {describe_spec(old)} to {describe_spec(new)}: {bad} of {total} stored value(s) would not fit"
         else:
             why = f"incompatible change {describe_spec(old)} to {describe_spec(new)}: {total} of {total} stored value(s) cannot be converted"
-        description = f"change {change} (old values kept in an archived column; values that fit are copied)"
-        return [Step("replace_column", table, description, column=target, spec=new, old=old, refusal=why)]
+        description = f"change {change} (old values kept in {archived}; values that fit are copied)"
+        return [Step("replace_column", table, description, column=target, spec=new, old=old, new_name=archived, refusal=why)]
 
     def _count(self, column: str, old: ColumnSpec) -> int:
         col = sa.column(column, sa_type(old))

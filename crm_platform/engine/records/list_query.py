@@ -11,13 +11,14 @@ Any other parameter is an error that names it, so a typo never silently widens a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from crm_platform.engine.records.errors import BadRequest, FieldError
+from crm_platform.engine.search_index import search_condition
 from crm_platform.metadata import field_types as ft
 from crm_platform.metadata.model import Entity, Field, SortKey
 from crm_platform.metadata.values import parse_value
@@ -183,18 +184,17 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_clause(entity: Entity, table: sa.Table, text: str) -> sa.ColumnElement[bool]:
-    words = [w for w in text.split() if w]
-    fields = entity.search_fields or ((entity.title_field,) if entity.title_field else ())
-    if not fields:
-        return sa.false()
-    return sa.and_(*(
-        sa.or_(*(table.c[name].ilike("%" + _escape(word) + "%", escape="\\") for name in fields))
-        for word in words
-    ))
+def search_clause(entity: Entity, table: sa.Table, text: str, hidden: Iterable[str] = ()) -> sa.ColumnElement[bool]:
+    """Rows whose search fields (less `hidden` ones) contain every word of `text`.
+
+    Substring, case-insensitive and literal; answered from the entity's full-text index
+    (engine/search_index.py), never a scan of the table.
+    """
+    return search_condition(entity, table, text, hidden)
 
 
-def apply_query(select: sa.Select[Any], entity: Entity, table: sa.Table, query: ListQuery) -> sa.Select[Any]:
+def apply_query(select: sa.Select[Any], entity: Entity, table: sa.Table, query: ListQuery, hidden: set[str] | frozenset[str] = frozenset()) -> sa.Select[Any]:
+    """The query's conditions on `select`. Search ignores fields hidden from the user (`hidden`)."""
     if query.deleted == "exclude":
         select = select.where(table.c.deleted_at.is_(None))
     elif query.deleted == "only":
@@ -202,6 +202,10 @@ def apply_query(select: sa.Select[Any], entity: Entity, table: sa.Table, query: 
     for flt in query.filters:
         select = select.where(filter_clause(table, flt))
     if query.search:
+        if hidden & set(entity.search_fields):
+            import dataclasses
+
+            entity = dataclasses.replace(entity, search_fields=tuple(f for f in entity.search_fields if f not in hidden))
         select = select.where(search_clause(entity, table, query.search))
     return select
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from crm_platform.engine.column_types import utcnow
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.autonumber import next_number
-from crm_platform.engine.records.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
+from crm_platform.engine.records.errors import BadRequest, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from crm_platform.engine.records.history import fields_changed_since, read_history, write_history
 from crm_platform.engine.records.list_query import ListQuery, Page, apply_query, order_by
 from crm_platform.engine.records.payload import ChildRows, Payload, parse_payload
@@ -56,9 +56,27 @@ class RecordService:
     def get(self, actor: Actor, entity_name: str, record_id: int, include_deleted: bool = False) -> dict[str, Any]:
         entity = self.entity(entity_name)
         with self.site.engine.connect() as conn:
-            return self._get(conn, entity, record_id, include_deleted)
+            self._visible(conn, actor, entity, record_id, "read", include_deleted)
+            return self._get(conn, actor, entity, record_id, include_deleted)
 
-    def _get(self, conn: sa.Connection, entity: Entity, record_id: int, include_deleted: bool = False) -> dict[str, Any]:
+    def _visible(self, conn: sa.Connection, actor: Actor, entity: Entity, record_id: int, action: str, include_deleted: bool = False) -> Any:
+        """The row when the actor may see it (else 404) and may do `action` on it (else 403)."""
+        table = self.table(entity)
+        access = self.site.access
+        readable = access.row_filter(actor, entity, table, "read")
+        query = sa.select(table).where(table.c.id == record_id, readable)
+        if action != "read" and conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=table)
+        row = conn.execute(query).mappings().first()
+        if row is None or (row["deleted_at"] is not None and not include_deleted):
+            raise NotFound(f"{entity.name} {record_id} not found")
+        if action != "read":
+            allowed = access.row_filter(actor, entity, table, action)
+            if conn.execute(sa.select(table.c.id).where(table.c.id == record_id, allowed)).first() is None:
+                raise Forbidden(f"your role does not allow {action} on this {entity.label.en}")
+        return row
+
+    def _get(self, conn: sa.Connection, actor: Actor, entity: Entity, record_id: int, include_deleted: bool = False) -> dict[str, Any]:
         table = self.table(entity)
         row = conn.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
         if row is None or (row["deleted_at"] is not None and not include_deleted):
@@ -66,35 +84,58 @@ class RecordService:
         record = row_to_dict(entity, row)
         self._relations(conn).read_into(entity, record)
         add_titles(conn, self.site.registry, self.site.schema.tables, entity, [record])
-        return record
+        for f in entity.fields:
+            if f.type == "child_table" and f.entity and record.get(f.name):
+                child = self.site.registry.entity(f.entity)
+                for row_record in record[f.name]:
+                    self.site.access.strip_hidden(actor, child, row_record)
+        return self.site.access.strip_hidden(actor, entity, record)
 
     def list(self, actor: Actor, entity_name: str, query: ListQuery) -> Page:
         entity = self.entity(entity_name)
         table = self.table(entity)
-        base = apply_query(sa.select(table), entity, table, query)
+        access = self.site.access
+        hidden = access.hidden_fields(actor, entity)
+        used = {f.field for f in query.filters} | {k.field for k in query.sort}
+        if used & hidden:
+            names = ", ".join(sorted(used & hidden))
+            raise Forbidden(f"you may not filter or sort by {names}: hidden for your role", [FieldError(n, "hidden for your role", "forbidden_field") for n in sorted(used & hidden)])
+        base = apply_query(sa.select(table).where(access.row_filter(actor, entity, table, "read")), entity, table, query, hidden)
         count = sa.select(sa.func.count()).select_from(base.with_only_columns(table.c.id).subquery())
         rows_query = base.order_by(*order_by(entity, table, query.sort)).limit(query.page_size).offset((query.page - 1) * query.page_size)
         with self.site.engine.connect() as conn:
             total = conn.execute(count).scalar_one()
             records = [row_to_dict(entity, row) for row in conn.execute(rows_query).mappings()]
             add_titles(conn, self.site.registry, self.site.schema.tables, entity, records)
-        return Page(records, total, query.page, query.page_size)
+        return Page([access.strip_hidden(actor, entity, r) for r in records], total, query.page, query.page_size)
 
     def history(self, actor: Actor, entity_name: str, record_id: int) -> list[dict[str, Any]]:
         entity = self.entity(entity_name)
         with self.site.engine.connect() as conn:
-            self._get(conn, entity, record_id, include_deleted=True)
-            return read_history(conn, self._system("crm_history"), self._system("crm_user"), entity.name, record_id)
+            self._visible(conn, actor, entity, record_id, "read", include_deleted=True)
+            rows = read_history(conn, self._system("crm_history"), self._system("crm_user"), entity.name, record_id)
+        hidden = self.site.access.hidden_fields(actor, entity)
+        hidden |= {f"{name}_currency" for name in hidden}
+        return [row for row in rows if row["field"] not in hidden]
 
     # -- writes --------------------------------------------------------------------------
     def create(self, actor: Actor, entity_name: str, data: Any) -> dict[str, Any]:
         entity = self.entity(entity_name)
         if entity.child_of:
             raise BadRequest(f"{entity.name} rows are created through their {entity.child_of}")
+        self.site.access.require(actor, entity, "create")
         payload = parse_payload(self.site.registry, entity, data)
+        self._check_field_writes(actor, entity, payload)
         with self.site.engine.begin() as conn:
             record_id = self._insert(conn, actor, entity, payload)
-            return self._get(conn, entity, record_id)
+            return self._get(conn, actor, entity, record_id)
+
+    def _check_field_writes(self, actor: Actor, entity: Entity, payload: Payload) -> None:
+        access = self.site.access
+        access.check_writes(actor, entity, [*payload.values, *payload.children, *payload.links])
+        for rows in payload.children.values():
+            for _child_id, values in rows.rows:
+                access.check_writes(actor, rows.entity, values)
 
     def _insert(self, conn: sa.Connection, actor: Actor, entity: Entity, payload: Payload, parent_id: int | None = None) -> int:
         values = dict(payload.values)
@@ -168,13 +209,9 @@ class RecordService:
         payload = parse_payload(self.site.registry, entity, data)
         table = self.table(entity)
         with self.site.engine.begin() as conn:
-            locked = sa.select(table).where(table.c.id == record_id)
-            if conn.dialect.name == "postgresql":
-                locked = locked.with_for_update()
-            row = conn.execute(locked).mappings().first()
-            if row is None or row["deleted_at"] is not None:
-                raise NotFound(f"{entity.name} {record_id} not found")
-            current = self._get(conn, entity, record_id)
+            row = self._visible(conn, actor, entity, record_id, "update")
+            self._check_field_writes(actor, entity, payload)
+            current = self._get(conn, Actor.system(), entity, record_id)
             changes = self._diff(entity, row, current, payload)
             errors = list(payload.errors)
             errors += self._check_required(entity, payload.values, payload, creating=False)
@@ -191,7 +228,7 @@ class RecordService:
                                           {"current": current.get(name), "yours": _json_value(changes[name][1])}) for name in clashes]
                     raise Conflict(f"{entity.name} {record_id} changed since version {base}: {', '.join(clashes)}", details)
             if not changes:
-                return current
+                return self._get(conn, actor, entity, record_id)
             now = utcnow()
             version = row["version"] + 1
             column_values = {k: v for k, v in payload.values.items() if k in changes}
@@ -205,7 +242,7 @@ class RecordService:
                 if name in changes:
                     relations.replace_links(entity, name, record_id, ids)
             write_history(conn, self._system("crm_history"), entity.name, record_id, version, "update", changes, actor.user_id, now)
-            return self._get(conn, entity, record_id)
+            return self._get(conn, actor, entity, record_id)
 
     def _diff(self, entity: Entity, row: Any, current: dict[str, Any], payload: Payload) -> dict[str, tuple[Any, Any]]:
         changes: dict[str, tuple[Any, Any]] = {}
@@ -233,15 +270,15 @@ class RecordService:
             raise BadRequest(f"{entity.name} rows are removed by updating their {entity.child_of}")
         table = self.table(entity)
         with self.site.engine.begin() as conn:
-            row = conn.execute(sa.select(table.c.version, table.c.deleted_at).where(table.c.id == record_id)).first()
-            if row is None or (row.deleted_at is not None) == deleted:
+            row = self._visible(conn, actor, entity, record_id, "delete", include_deleted=True)
+            if (row["deleted_at"] is not None) == deleted:
                 state = "in the recycle bin" if not deleted else "found"
                 raise NotFound(f"{entity.name} {record_id} not {state}")
             now = utcnow()
-            version = row.version + 1
+            version = row["version"] + 1
             conn.execute(table.update().where(table.c.id == record_id).values(deleted_at=now if deleted else None, version=version, updated_at=now, updated_by=actor.user_id))
             write_history(conn, self._system("crm_history"), entity.name, record_id, version, "delete" if deleted else "restore", {}, actor.user_id, now)
-            return self._get(conn, entity, record_id, include_deleted=True)
+            return self._get(conn, actor, entity, record_id, include_deleted=True)
 
 
 def _currency_base(name: str) -> str:
