@@ -133,6 +133,9 @@ def demo_load() -> None:
 
     site = _site()
     _require_synced(site)
+    from crm_platform.engine.permissions.org_loader import load_org_chart
+
+    load_org_chart(site)
     owner = _demo_owner(site)
     try:
         result = load_records(site, ("seed", "demo"), owner)
@@ -171,6 +174,9 @@ def demo_setup() -> None:
         site.users.create_user("admin", password, "Demo Admin", "admin@example.com", is_admin=True)
         login_file.write_text(f"admin {password}\n", encoding="utf-8")
         os.chmod(login_file, 0o600)
+    from crm_platform.engine.permissions.org_loader import load_org_chart
+
+    load_org_chart(site)
     try:
         result = load_records(site, ("seed", "demo"), _demo_owner(site))
     except SeedError as exc:
@@ -183,6 +189,10 @@ def demo_setup() -> None:
         out.print(f"demo login: username [bold]{username}[/bold]  password [bold]{password}[/bold]")
     else:
         out.print("demo login: the user 'admin' existed before; set its password with `crm-platform user password admin`")
+    chart = site.registry.extra.get("org")
+    if chart is not None and chart.users and chart.password:
+        people = ", ".join(f"{u.username} ({'/'.join(u.roles)})" for u in chart.users)
+        out.print(f"demo org users (password {chart.password}): {people}")
 
 
 @user_app.command("create")

@@ -276,6 +276,7 @@ class SearchCondition(ColumnElement[bool]):
         ("bounds", InternalTraversal.dp_clauseelement_list),
     ]
     type = sa.Boolean()
+    _is_implicitly_boolean = True  # a condition, not a boolean column: no "= 1" on SQLite
 
     def __init__(self, table: sa.Table, columns: Sequence[str], words: Sequence[str]) -> None:
         self.table = table
@@ -317,17 +318,15 @@ def _compile_sqlite(element: SearchCondition, compiler: SQLCompiler, **kw: Any) 
 @compiles(SearchCondition, "postgresql")
 def _compile_postgresql(element: SearchCondition, compiler: SQLCompiler, **kw: Any) -> str:
     table = _quote(compiler.dialect, element.table.name)
+    values = [f"{table}.{_quote(compiler.dialect, column)}::text" for column in element.columns]
     words = []
     for kind, word in zip(element.shape, element.words):
         param = compiler.process(word, **kw)
-        fields = []
-        for column in element.columns:
-            value = f"{table}.{_quote(compiler.dialect, column)}::text"
-            sql = f"{_PG_GRAMS}({value}) @> {_PG_QUERY_GRAMS}({param})"
-            if kind == "l":  # every trigram is there; check they are in this order
-                sql += f" AND strpos(lower({value}), lower({param})) > 0"
-            fields.append(f"({sql})")
-        words.append("(" + " OR ".join(fields) + ")")
+        # The index condition stands alone, so the bitmap scan answers it and only strpos is
+        # evaluated per row (a Filter repeating the grams function would compute it per row).
+        words.append("(" + " OR ".join(f"{_PG_GRAMS}({v}) @> {_PG_QUERY_GRAMS}({param})" for v in values) + ")")
+        if kind == "l":  # every trigram of the word is there; check they are in this order
+            words.append("(" + " OR ".join(f"strpos(lower({v}), lower({param})) > 0" for v in values) + ")")
     return "(" + " AND ".join(words) + ")"
 
 

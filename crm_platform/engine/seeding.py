@@ -66,6 +66,7 @@ def load_records(site: Site, kinds: Sequence[str], actor: Actor) -> SeedResult:
     keys_table = site.schema.system["crm_seed_record"]
     result = SeedResult()
     sets = entity_order(registry, [s for s in registry.seeds if s.kind in kinds])
+    owners = _owners(site, sets)
     with site.engine.begin() as conn:
         known = {(r.entity, r.key): r.record_id for r in conn.execute(sa.select(keys_table))}
         for seed in sets:
@@ -81,13 +82,27 @@ def load_records(site: Site, kinds: Sequence[str], actor: Actor) -> SeedResult:
                         from crm_platform.engine.records.errors import ValidationFailed
 
                         raise ValidationFailed(payload.errors)
-                    record_id = site.records._insert(conn, actor, entity, payload)
+                    owner = owners.get(record.owner or "", actor) if record.owner else actor
+                    record_id = site.records._insert(conn, owner, entity, payload)
                 except RecordError as exc:
                     details = "; ".join(f"{d.field}: {d.message}" for d in exc.details) or exc.message
                     raise SeedError(f"{record.place}: record '{record.key}' of {seed.entity}: {details}") from exc
                 conn.execute(keys_table.insert().values(entity=seed.entity, key=record.key, pack=seed.pack, kind=seed.kind, record_id=record_id))
                 known[(seed.entity, record.key)] = record_id
                 result.created += 1
+    return result
+
+
+def _owners(site: Site, sets: Sequence[SeedSet]) -> dict[str, Actor]:
+    """The users named as `_owner` of records, as actors (unknown usernames fall back to the loader)."""
+    names = {r.owner for s in sets for r in s.records if r.owner}
+    result = {}
+    for name in names:
+        row = site.users.find(name)
+        if row is not None:
+            actor = site.users.actor(row["id"])
+            if actor is not None:
+                result[name] = actor
     return result
 
 

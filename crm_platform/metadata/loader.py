@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from crm_platform.metadata.access_assembly import build_org, build_roles
 from crm_platform.metadata.assembly import EntityAssembler
 from crm_platform.metadata.discovery import FoundPack, find_packs
 from crm_platform.metadata.errors import PackError, Problem
@@ -38,6 +39,10 @@ def load_registry(pack_refs: Sequence[str], search: Sequence[Path] | None = None
     screens = ScreenAssembler(pack_files, entities, closure, entities_asm.broken)
     screens.run()
     problems.extend(screens.problems)
+    roles, role_problems = build_roles(pack_files, entities)
+    problems.extend(role_problems)
+    org, org_problems = build_org(pack_files, roles)
+    problems.extend(org_problems)
     if problems:
         raise PackError(problems)
     packs = tuple(_pack_info(p) for p in found)
@@ -48,6 +53,7 @@ def load_registry(pack_refs: Sequence[str], search: Sequence[Path] | None = None
         forms=MappingProxyType(screens.forms),
         menus=tuple(sorted(screens.menus, key=lambda m: (m.order, m.name))),
         seeds=tuple(screens.seeds),
+        extra=MappingProxyType({"roles": roles, "org": org}),
     )
     return dataclasses.replace(registry, content_hash=content_hash(registry))
 

@@ -209,6 +209,7 @@ class SeedRecord:
     key: str
     values: Mapping[str, Any]
     place: Place
+    owner: str | None = None  # username of the owner (demo data), else the loading user
 
 
 @dataclass(frozen=True)

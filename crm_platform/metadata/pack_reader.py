@@ -18,6 +18,8 @@ PACK_LAYOUT = {
     "seed": "records",
     "demo": "records",
 }
+# Files at the top of a pack (name without .yaml = schema name).
+SINGLE_FILES = ("menus", "roles", "org")
 CODE_SUFFIXES = {
     ".py", ".pyc", ".pyo", ".pyw", ".pyz", ".so", ".dylib", ".dll", ".exe", ".wasm", ".jar", ".class",
     ".js", ".mjs", ".cjs", ".ts", ".sh", ".bash", ".zsh", ".bat", ".cmd", ".ps1", ".rb", ".pl", ".php", ".lua", ".ipynb",
@@ -57,11 +59,12 @@ def read_pack(pack: FoundPack) -> tuple[PackFiles, list[Problem]]:
             source = _read(path, schema, problems, result.broken_entities if kind == "entities" else None)
             if source is not None:
                 result.files.setdefault(kind, []).append(source)
-    menus = folder / "menus.yaml"
-    if menus.is_file():
-        source = _read(menus, "menus", problems)
-        if source is not None:
-            result.files["menus"] = [source]
+    for kind in SINGLE_FILES:
+        path = folder / f"{kind}.yaml"
+        if path.is_file():
+            source = _read(path, kind, problems)
+            if source is not None:
+                result.files[kind] = [source]
     return result, problems
 
 

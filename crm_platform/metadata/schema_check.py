@@ -14,7 +14,7 @@ from referencing import Resource
 from crm_platform.metadata.errors import Problem, closest
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
-SCHEMA_NAMES = ("common", "pack", "entity", "views", "forms", "menus", "records")
+SCHEMA_NAMES = ("common", "pack", "entity", "views", "forms", "menus", "records", "roles", "org")
 
 # Singular nouns for the lists of named things, used to say "field 'amount'" in messages.
 _ITEM_NOUNS = {
@@ -26,6 +26,10 @@ _ITEM_NOUNS = {
     "menus": "menu",
     "items": "item",
     "records": "record",
+    "roles": "role",
+    "permissions": "permission",
+    "units": "unit",
+    "users": "user",
 }
 
 

@@ -52,8 +52,8 @@ class SeedChecker:
             else:
                 self.keys[(entity.name, key)] = (pack, kind, place_of(source, path))
             self._check_values(pack, kind, source, path, entity, record, f"record '{key}'")
-            values = {k: v for k, v in record.items() if k != "_key"}
-            records.append(SeedRecord(key, MappingProxyType(values), place_of(source, path)))
+            values = {k: v for k, v in record.items() if k not in ("_key", "_owner")}
+            records.append(SeedRecord(key, MappingProxyType(values), place_of(source, path), record.get("_owner")))
         self.seeds.append(SeedSet(entity.name, kind, tuple(records), place_of(source, ()), pack))
 
     def _problem(self, source: SourceFile, path: JsonPath, message: str, code: str, at_key: bool = False) -> None:
@@ -64,7 +64,7 @@ class SeedChecker:
             if f.required and f.default is None and ft.FIELD_TYPES[f.type].writable and is_blank(record.get(f.name)):
                 self._problem(source, path, f"{what}: field '{f.name}' is required", "seed.required")
         for name, value in record.items():
-            if name == "_key":
+            if name in ("_key", "_owner"):
                 continue
             at: JsonPath = (*path, name)
             base = entity.field_map.get(name.removesuffix("_currency")) if name.endswith("_currency") else None

@@ -70,7 +70,7 @@ def test_integer_to_decimal_widens_in_place(packs: PackVersions) -> None:
     v1 = packs.open({"item": [NAME, fld("qty", "integer")]})
     for qty in (7, -3, None, 123456789):
         v1.records.create(SYSTEM, "item", {"name": "a", "qty": qty})
-    v2 = packs.open({"item": [NAME, fld("qty", "decimal", precision=21, scale=2)]}, version="2.0.0", sync=False)
+    v2 = packs.open({"item": [NAME, fld("qty", "decimal", precision=18, scale=2)]}, version="2.0.0", sync=False)
     assert only_step(v2) == ("widen_column", None)
     v2.sync()
     assert v2.plan().empty

@@ -15,7 +15,7 @@ def is_widening(old: ColumnSpec, new: ColumnSpec) -> bool:
     if old.kind in ("string", "list") and new.kind == "text":
         return True
     if old.kind == "integer" and new.kind == "decimal":
-        return (new.precision or 0) - (new.scale or 0) >= 19
+        return False  # decimals hold at most 18 digits: the planner checks the stored values
     if old.kind == "decimal" and new.kind == "decimal":
         old_int = (old.precision or 0) - (old.scale or 0)
         new_int = (new.precision or 0) - (new.scale or 0)

@@ -138,7 +138,8 @@ class _TableDiff:
         if dataclasses.replace(old, on_delete=new.on_delete).storage_equal(new):  # only the rule
             rule = f"ON DELETE of {table}.{target} from {old.on_delete} to {new.on_delete}"
             return [Step("change_foreign_key", table, f"change {rule} (values kept)", column=target, spec=new, old=old)]
-        if is_widening(old, new):
+        if is_widening(old, new) or (old.kind == "integer" and new.kind == "decimal" and count_not_fitting(self.conn, table, column, old, new) == 0):
+            # integer -> decimal keeps every value when they all fit the new digits (checked here)
             return [Step("widen_column", table, f"widen {change} (values converted in place)", column=target, spec=new, old=old)]
         archived = archived_name(column, self.taken)
         self.taken.add(archived)
