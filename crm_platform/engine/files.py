@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crm_platform.engine.column_types import utcnow
-from crm_platform.engine.records.errors import NotFound
+from crm_platform.engine.records.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
     from crm_platform.engine.site import Site
@@ -46,6 +46,33 @@ class FileStore:
         else:
             row["id"] = conn.execute(self.table.insert().values(**row).returning(self.table.c.id)).scalar_one()
         return row
+
+    def check_readable(self, actor: Any, file_id: int) -> None:
+        """A file is readable by whoever uploaded it, and by whoever may read a record it is
+        attached to or stored in (a file field); otherwise it does not exist (404)."""
+        if actor.is_admin:
+            return
+        with self.site.engine.connect() as conn:
+            uploader = conn.execute(sa.select(self.table.c.created_by).where(self.table.c.id == file_id)).first()
+            if uploader is None:
+                raise NotFound(f"file {file_id} not found")
+            if uploader.created_by is not None and uploader.created_by == actor.user_id:
+                return
+            holders: list[tuple[str, int]] = []
+            attachments = self.site.schema.system["crm_attachment"]
+            holders += [(r.entity, r.record_id) for r in conn.execute(sa.select(attachments.c.entity, attachments.c.record_id).where(attachments.c.file_id == file_id))]
+            for entity in self.site.registry.entities.values():
+                table = self.site.schema.tables[entity.name]
+                for f in entity.fields:
+                    if f.type == "file":
+                        holders += [(entity.name, rid) for rid in conn.execute(sa.select(table.c.id).where(table.c[f.name] == file_id)).scalars()]
+        for entity_name, record_id in holders:
+            try:
+                self.site.records.get(actor, entity_name, record_id, include_deleted=True)
+                return
+            except (NotFound, Forbidden):
+                continue
+        raise NotFound(f"file {file_id} not found")
 
     def open(self, file_id: int) -> tuple[dict[str, Any], Path]:
         with self.site.engine.connect() as conn:

@@ -340,7 +340,7 @@ def search_condition(entity: Entity, table: sa.Table, text: str, hidden: Iterabl
     columns = search_columns(entity, table, hidden)
     if not columns:
         return sa.false()
-    words = text.split()
+    words = text.replace("\x00", " ").split()  # NUL cannot be stored in PostgreSQL text: a separator
     if not words:
         return sa.true()
     return SearchCondition(table, columns, words)

@@ -75,6 +75,10 @@ def _problems(source: SourceFile, leaf: ValidationError) -> list[Problem]:
             guess = f" (did you mean '{close}'?)" if close else ""
             problems.append(source.problem((*path, key), f"{prefix}unknown property '{key}'{guess}{hint}", "pack.schema", at_key=True))
         return problems
+    if "propertyNames" in leaf.schema_path and isinstance(leaf.instance, str):
+        schema = leaf.schema if isinstance(leaf.schema, dict) else {}
+        message = f"{_context(source.data, path)}property name {leaf.instance!r} is not valid; expected {_expected(schema, leaf)}"
+        return [source.problem((*path, leaf.instance), message, "pack.schema", at_key=True)]
     at_key = leaf.validator == "required" and bool(path) and isinstance(path[-1], str)
     return [source.problem(path, _message(source.data, path, leaf), "pack.schema", at_key=at_key)]
 

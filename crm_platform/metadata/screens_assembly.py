@@ -1,8 +1,6 @@
-"""Building list views, forms, menus and seed sets from pack files, checked against the entities."""
+"""Building list views, forms and menus from pack files (seed sets via seed_check), checked against the entities."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from crm_platform.metadata import field_types as ft
 from crm_platform.metadata.assembly import build_label, place_of

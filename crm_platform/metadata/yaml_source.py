@@ -65,9 +65,17 @@ def load_yaml_file(path: Path) -> tuple[SourceFile | None, list[Problem]]:
     """Parse one YAML file; a syntax error or duplicate key becomes a Problem with its place."""
     shown = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(shown, None, None, f"cannot read file: {exc}; pack files must be UTF-8 text", "pack.unreadable")]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(shown, None, None, f"cannot read file: {exc}", "pack.unreadable")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")) + 1
+        message = f"byte 0x{raw[exc.start]:02x} is not UTF-8; save pack files as UTF-8 text"
+        return None, [Problem(shown, line, column, message, "pack.not_utf8")]
     return parse_yaml_text(text, shown)
 
 

@@ -57,21 +57,35 @@ class CallChecker:
         if spec is None:
             for arg in node.args:
                 c.visit(arg)
-            return c.error(node.name_span, f"unknown function '{node.name}'{did_you_mean(node.name, FUNCTIONS)}", UNKNOWN_NAME)
+            return c.error(
+                node.name_span,
+                f"unknown function '{node.name}'{did_you_mean(node.name, FUNCTIONS)}",
+                UNKNOWN_NAME,
+            )
         count = len(node.args)
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
             for arg in node.args:
                 if not isinstance(arg, ast.Filtered):
                     c.visit(arg)
-            return c.error(node.name_span, f"{spec.name}() takes {_arity(spec)}, not {count}", USAGE)
+            return c.error(
+                node.name_span, f"{spec.name}() takes {_arity(spec)}, not {count}", USAGE
+            )
         if spec.special == "rollup" and self._is_rollup(node):
             return self._rollup(node, spec)
         if spec.special == "rollup" and spec.name in ("min", "max") and count == 1:
             c.visit(node.args[0])
-            return c.error(node.name_span, f"{spec.name}() needs two or more values, or child rows: {spec.name}(lines.amount)", USAGE)
+            return c.error(
+                node.name_span,
+                f"{spec.name}() needs two or more values, or child rows: {spec.name}(lines.amount)",
+                USAGE,
+            )
         if spec.special == "change" and c.checked.purpose != "condition":
-            c.error(node.name_span, f"{spec.name}() can only be used in conditions (validations, "
-                                    "required/hidden/read-only conditions, workflow guards)", USAGE)
+            c.error(
+                node.name_span,
+                f"{spec.name}() can only be used in conditions (validations, "
+                "required/hidden/read-only conditions, workflow guards)",
+                USAGE,
+            )
         types = [c.visit(arg) for arg in node.args]
         literals = [arg.value if isinstance(arg, ast.Literal) else NOT_LITERAL for arg in node.args]
         info = CallInfo(node, spec, types, t.ANY, literals)
@@ -99,7 +113,11 @@ class CallChecker:
         if c.checked.purpose != "filter" or node in c.checked.constants or spec.special == "change":
             return
         if not has_sql_form(spec):
-            c.error(node.name_span, f"{spec.name}() cannot be used in a list filter: {spec.sql_note}", USAGE)
+            c.error(
+                node.name_span,
+                f"{spec.name}() cannot be used in a list filter: {spec.sql_note}",
+                USAGE,
+            )
         elif spec.sql_check is not None:
             problem = spec.sql_check(info)
             if problem:
@@ -127,7 +145,9 @@ class CallChecker:
     def _rollup(self, node: ast.Call, spec: FunctionSpec) -> RuleType:
         c = self.checker
         arg = node.args[0]
-        source, condition = (arg.source, arg.condition) if isinstance(arg, ast.Filtered) else (arg, None)
+        source, condition = (
+            (arg.source, arg.condition) if isinstance(arg, ast.Filtered) else (arg, None)
+        )
         example = "count(lines)" if spec.name == "count" else f"{spec.name}(lines.amount)"
         if not isinstance(source, ast.FieldRef):
             return c.error(source.span, f"{spec.name}() works on child rows, e.g. {example}", USAGE)
@@ -136,26 +156,47 @@ class CallChecker:
         except NameProblem as problem:
             return c.error(source.spans[0], problem.message, UNKNOWN_NAME)
         if spec.name == "count" and len(source.path) > 1:
-            return c.error(source.spans[1], "count() counts rows: write count(lines) or count(lines where ...)", USAGE)
+            return c.error(
+                source.spans[1],
+                "count() counts rows: write count(lines) or count(lines where ...)",
+                USAGE,
+            )
         if spec.name != "count" and len(source.path) == 1:
-            return c.error(source.span, f"{spec.name}() needs a field of the child rows, e.g. {spec.name}({source.path[0]}.amount)", USAGE)
+            return c.error(
+                source.span,
+                f"{spec.name}() needs a field of the child rows, "
+                f"e.g. {spec.name}({source.path[0]}.amount)",
+                USAGE,
+            )
         if c.checked.purpose == "filter" and relation.kind == "many":
-            c.error(source.spans[0], f"roll-ups over the N:N link '{relation.name}' cannot run in a list filter", USAGE)
+            c.error(
+                source.spans[0],
+                f"roll-ups over the N:N link '{relation.name}' cannot run in a list filter",
+                USAGE,
+            )
         c.scope.append(relation.entity)
         try:
             value = None
             value_type = t.INTEGER
             if len(source.path) > 1:
-                value = ast.FieldRef(source.spans[1].to(source.spans[-1]), source.path[1:], source.spans[1:])
+                value = ast.FieldRef(
+                    source.spans[1].to(source.spans[-1]), source.path[1:], source.spans[1:]
+                )
                 value_type = c.visit(value)
                 if spec.name == "sum" and not (value_type.numeric or value_type.vague):
                     c.error(value.span, f"sum() adds numbers, but {value.dotted} is {value_type}")
                 elif spec.name != "sum" and not t.ordered(value_type):
-                    c.error(value.span, f"{spec.name}() compares numbers, texts or dates, not {value_type}")
+                    c.error(
+                        value.span,
+                        f"{spec.name}() compares numbers, texts or dates, not {value_type}",
+                    )
             if condition is not None:
                 condition_type = c.visit(condition)
                 if not (condition_type.vague or condition_type.kind == "boolean"):
-                    c.error(condition.span, f"the condition after 'where' must be true or false, not {condition_type}")
+                    c.error(
+                        condition.span,
+                        f"the condition after 'where' must be true or false, not {condition_type}",
+                    )
         finally:
             c.scope.pop()
         if c.outermost:
@@ -172,7 +213,11 @@ class CallChecker:
         call = _Call(c, node, info)
         names = info.literals
         if not isinstance(names[0], str):
-            return call.fail(0, "the first argument of lookup() is the entity's name in quotes, e.g. \"postal_code\"")
+            return call.fail(
+                0,
+                "the first argument of lookup() is the entity's name in quotes, "
+                'e.g. "postal_code"',
+            )
         try:
             entity = entity_named(c.registry, names[0])
         except NameProblem as problem:
@@ -181,15 +226,23 @@ class CallChecker:
         key_index, return_index = (2, 3) if four else (1, 2)
         if four:
             if not isinstance(names[1], str):
-                return call.fail(1, "the second argument of lookup() is the key field's name in quotes")
+                return call.fail(
+                    1, "the second argument of lookup() is the key field's name in quotes"
+                )
             key_field = names[1]
         elif entity.title_field:
             key_field = entity.title_field
         else:
-            return call.fail(None, f"{entity.name} has no title field: name the key field, "
-                                   f"lookup(\"{entity.name}\", \"field\", value, \"return_field\")")
+            return call.fail(
+                None,
+                f"{entity.name} has no title field: name the key field, "
+                f'lookup("{entity.name}", "field", value, "return_field")',
+            )
         if not isinstance(names[return_index], str):
-            return call.fail(return_index, "the last argument of lookup() is the name of the field to return, in quotes")
+            return call.fail(
+                return_index,
+                "the last argument of lookup() is the name of the field to return, in quotes",
+            )
         found: list[RuleType] = []
         for index, name in ((1 if four else None, key_field), (return_index, names[return_index])):
             try:
@@ -202,7 +255,10 @@ class CallChecker:
         key_type, result = found
         value_type = info.types[key_index]
         if not t.comparable(key_type, value_type):
-            return call.fail(key_index, f"{entity.name}.{key_field} is {key_type}, but the key given is {value_type}")
+            return call.fail(
+                key_index,
+                f"{entity.name}.{key_field} is {key_type}, but the key given is {value_type}",
+            )
         if key_type.kind == "picklist":
             c.check_value(key_type, node.args[key_index])
         info.extra = LookupTarget(entity.name, key_field, names[return_index], result, key_type)

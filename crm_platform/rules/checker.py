@@ -23,7 +23,12 @@ from crm_platform.rules.resolve import NameProblem, Step, resolve_path
 from crm_platform.rules.types import RuleType
 
 PURPOSES = ("condition", "filter", "formula", "default")
-_VERBS = {"+": "add {l} and {r}", "-": "subtract {r} from {l}", "*": "multiply {l} by {r}", "/": "divide {l} by {r}"}
+_VERBS = {
+    "+": "add {l} and {r}",
+    "-": "subtract {r} from {l}",
+    "*": "multiply {l} by {r}",
+    "/": "divide {l} by {r}",
+}
 
 
 @dataclass
@@ -69,7 +74,7 @@ def check(
     target: RuleType | None = None,
     target_name: str = "",
 ) -> Checked:
-    """Check `tree` for `purpose` on `entity`; `target` is the field type a formula/default fills."""
+    """Check `tree` for `purpose` on `entity`; `target`: the type a formula/default fills."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}; one of {PURPOSES}")
     checked = Checked(tree, source, entity, purpose)
@@ -103,10 +108,16 @@ class Checker:
         """Report literal texts in `node` that are not values of `picklist`."""
         items = node.items if isinstance(node, ast.ListExpr) else (node,)
         for item in items:
-            if isinstance(item, ast.Literal) and isinstance(item.value, str) and picklist.options:
-                if item.value not in picklist.options:
-                    hint = did_you_mean(item.value, picklist.options)
-                    self.error(item.span, f"'{item.value}' is not a value of {picklist.owner}{hint}", VALUE)
+            if (
+                isinstance(item, ast.Literal)
+                and isinstance(item.value, str)
+                and picklist.options
+                and item.value not in picklist.options
+            ):
+                hint = did_you_mean(item.value, picklist.options)
+                self.error(
+                    item.span, f"'{item.value}' is not a value of {picklist.owner}{hint}", VALUE
+                )
 
     @property
     def entity(self) -> str:
@@ -130,15 +141,25 @@ class Checker:
 
     def visit_Literal(self, node: ast.Literal) -> RuleType:
         self.checked.constants.add(node)
-        kinds = {"integer": t.INTEGER, "decimal": t.DECIMAL, "percent": t.PERCENT, "text": t.TEXT,
-                 "boolean": t.BOOLEAN, "null": t.NULL, "date": t.DATE, "datetime": t.DATETIME}
+        kinds = {
+            "integer": t.INTEGER,
+            "decimal": t.DECIMAL,
+            "percent": t.PERCENT,
+            "text": t.TEXT,
+            "boolean": t.BOOLEAN,
+            "null": t.NULL,
+            "date": t.DATE,
+            "datetime": t.DATETIME,
+        }
         return kinds[node.kind]
 
     def visit_FieldRef(self, node: ast.FieldRef) -> RuleType:
         try:
             steps = resolve_path(self.registry, self.entity, node.path)
         except NameProblem as problem:
-            return self.error(node.spans[min(problem.index, len(node.spans) - 1)], problem.message, UNKNOWN_NAME)
+            return self.error(
+                node.spans[min(problem.index, len(node.spans) - 1)], problem.message, UNKNOWN_NAME
+            )
         self.checked.paths[node] = steps
         if self.outermost:
             deps = self.checked.dependencies
@@ -150,7 +171,9 @@ class Checker:
     def visit_UserRef(self, node: ast.UserRef) -> RuleType:
         if node.variable != "user":
             hint = "; did you mean '$user'?" if closest(node.variable, ["user"]) else ""
-            return self.error(node.spans[0], f"unknown variable '${node.variable}'{hint}", UNKNOWN_NAME)
+            return self.error(
+                node.spans[0], f"unknown variable '${node.variable}'{hint}", UNKNOWN_NAME
+            )
         names = ", ".join(f"$user.{name}" for name in t.USER_ATTRIBUTES)
         if len(node.path) != 1:
             span = node.spans[2] if len(node.path) > 1 else node.span
@@ -158,7 +181,11 @@ class Checker:
         attribute = node.path[0]
         if attribute not in t.USER_ATTRIBUTES:
             hint = did_you_mean(attribute, t.USER_ATTRIBUTES)
-            return self.error(node.spans[1], f"unknown user attribute '{attribute}'{hint} (known: {names})", UNKNOWN_NAME)
+            return self.error(
+                node.spans[1],
+                f"unknown user attribute '{attribute}'{hint} (known: {names})",
+                UNKNOWN_NAME,
+            )
         self.checked.constants.add(node)
         self.checked.dependencies.user = True
         return t.USER_ATTRIBUTES[attribute]
@@ -186,7 +213,9 @@ class Checker:
         message = "cannot " + _VERBS[node.op].format(l=left, r=right)
         if node.op == "+" and (left.textual or right.textual):
             message += "; use concat(a, b) to join a text and another value"
-        elif "datetime" in (left.kind, right.kind) or (left.kind == "date" and right.kind != "date"):
+        elif "datetime" in (left.kind, right.kind) or (
+            left.kind == "date" and right.kind != "date"
+        ):
             message += "; use add_days(date, days) or days_between(start, end)"
         return self.error(node.op_span, message)
 
@@ -194,13 +223,15 @@ class Checker:
         left, right = self.visit(node.left), self.visit(node.right)
         self.constant(node, node.left, node.right)
         if "multi_picklist" in (left.kind, right.kind) and not (left.vague or right.vague):
-            return self.error(node.op_span, "use includes(field, \"value\") to test a multi-picklist")
+            return self.error(node.op_span, 'use includes(field, "value") to test a multi-picklist')
         if not t.comparable(left, right):
             return self.error(node.op_span, f"cannot compare {left} with {right}")
         if node.op not in ("=", "!="):
             for side in (left, right):
                 if side.kind == "picklist":
-                    return self.error(node.op_span, "picklist values have no order; compare them with = or in")
+                    return self.error(
+                        node.op_span, "picklist values have no order; compare them with = or in"
+                    )
                 if not t.ordered(side):
                     return self.error(node.op_span, f"'{node.op}' cannot order {side}; use = or !=")
         for side, other in ((left, node.right), (right, node.left)):
@@ -212,7 +243,10 @@ class Checker:
         for operand in node.operands:
             operand_type = self.visit(operand)
             if not (operand_type.vague or operand_type.kind == "boolean"):
-                self.error(operand.span, f"'{node.op}' combines conditions (true/false), but this is {operand_type}")
+                self.error(
+                    operand.span,
+                    f"'{node.op}' combines conditions (true/false), but this is {operand_type}",
+                )
         self.constant(node, *node.operands)
         return t.BOOLEAN
 
@@ -226,7 +260,10 @@ class Checker:
             self.check_value(collection, node.item)
             return t.BOOLEAN
         if collection.kind != "list" and not collection.unknown:
-            return self.error(node.collection.span, f"'in' needs a list in [ ] or a multi-picklist on its right, not {collection}")
+            return self.error(
+                node.collection.span,
+                f"'in' needs a list in [ ] or a multi-picklist on its right, not {collection}",
+            )
         if isinstance(node.collection, ast.ListExpr):
             for element in node.collection.items:
                 element_type = self.checked.types.get(element, t.ANY)
@@ -244,21 +281,28 @@ class Checker:
             element_type = self.visit(element)
             merged = t.unify(result, element_type)
             if merged is None:
-                self.error(element.span, f"a list holds values of one type: {result} and {element_type} do not mix")
+                self.error(
+                    element.span,
+                    f"a list holds values of one type: {result} and {element_type} do not mix",
+                )
                 return t.list_of(t.ANY)
             result = merged
         self.constant(node, *node.items)
         return t.list_of(result)
 
     def visit_Filtered(self, node: ast.Filtered) -> RuleType:
-        return self.error(node.span, "'where' filters child rows only inside count, sum, min or max", USAGE)
+        return self.error(
+            node.span, "'where' filters child rows only inside count, sum, min or max", USAGE
+        )
 
     def visit_Call(self, node: ast.Call) -> RuleType:
         return self.calls.check(node)
 
     # ---- the whole expression ----
 
-    def check_result(self, tree: Node, result: RuleType, target: RuleType | None, target_name: str) -> None:
+    def check_result(
+        self, tree: Node, result: RuleType, target: RuleType | None, target_name: str
+    ) -> None:
         purpose = self.checked.purpose
         if purpose in ("condition", "filter"):
             if not (result.unknown or result.kind == "boolean"):

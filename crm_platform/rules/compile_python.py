@@ -20,7 +20,10 @@ from crm_platform.rules.runtime import EvaluationFailure
 
 _FAILURES = (EvaluationFailure, ArithmeticError, ValueError, OverflowError)
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "<": rt.less, "<=": rt.less_equal, ">": rt.greater, ">=": rt.greater_equal,
+    "<": rt.less,
+    "<=": rt.less_equal,
+    ">": rt.greater,
+    ">=": rt.greater_equal,
 }
 
 
@@ -38,7 +41,9 @@ class CompiledExpression:
             raise
         except (*_FAILURES, TypeError, AttributeError) as exc:
             message = f"cannot evaluate this rule: {exc}"
-            raise RuleError.at(self.checked.tree.span, message, self.checked.source, EVALUATION) from None
+            raise RuleError.at(
+                self.checked.tree.span, message, self.checked.source, EVALUATION
+            ) from None
 
     def test(self, context: EvalContext) -> bool:
         """A condition's result: null counts as false."""
@@ -73,7 +78,11 @@ class _Compiler:
             try:
                 return closure(c)
             except _FAILURES as exc:
-                text = str(exc) if isinstance(exc, EvaluationFailure) else f"{what} failed ({type(exc).__name__})"
+                text = (
+                    str(exc)
+                    if isinstance(exc, EvaluationFailure)
+                    else f"{what} failed ({type(exc).__name__})"
+                )
                 if isinstance(exc, decimal.DivisionByZero):
                     text = "division by zero"
                 raise RuleError.at(span, text, source, EVALUATION) from None
@@ -176,7 +185,9 @@ class _Compiler:
         item = self.compile(node.item)
         collection = node.collection
         test: Closure
-        if isinstance(collection, ast.ListExpr) and all(isinstance(e, ast.Literal) for e in collection.items):
+        if isinstance(collection, ast.ListExpr) and all(
+            isinstance(e, ast.Literal) for e in collection.items
+        ):
             values = frozenset(e.value for e in collection.items if isinstance(e, ast.Literal))
             test = lambda c: item(c) in values  # noqa: E731
         elif isinstance(collection, ast.ListExpr):

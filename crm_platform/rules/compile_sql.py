@@ -47,12 +47,21 @@ def compile_filter(
 
 
 class _SqlCompiler(SqlBuilder):
-    def __init__(self, checked: Checked, table: sa.FromClause, table_for: TableFor, context: SqlContext, dialect: str) -> None:
+    def __init__(
+        self,
+        checked: Checked,
+        table: sa.FromClause,
+        table_for: TableFor,
+        context: SqlContext,
+        dialect: str,
+    ) -> None:
         super().__init__(dialect, context)
         self.checked = checked
         self.table_for = table_for
         self.scope: list[sa.FromClause] = [table]
-        self.eval_context = EvalContext({}, None, context.user, lambda: context.now, context.current_date)
+        self.eval_context = EvalContext(
+            {}, None, context.user, lambda: context.now, context.current_date
+        )
 
     def fail(self, node: Node, message: str) -> RuleError:
         return RuleError.at(node.span, message, self.checked.source, USAGE)
@@ -84,7 +93,9 @@ class _SqlCompiler(SqlBuilder):
         percent = rule_type.kind == "percent"
         if self.sqlite:
             if scaled:
-                return SqlValue(sa.type_coerce(expr, sa.BigInteger()), rule_type, scale + (2 if percent else 0))
+                return SqlValue(
+                    sa.type_coerce(expr, sa.BigInteger()), rule_type, scale + (2 if percent else 0)
+                )
             return SqlValue(expr, rule_type, 2 if percent else 0)
         value = sa.type_coerce(expr, sa.Numeric()) if scaled else expr
         return SqlValue(value * Decimal("0.01") if percent else value, rule_type)
@@ -98,7 +109,12 @@ class _SqlCompiler(SqlBuilder):
         for step in steps[1:]:
             target = self.table_for(step.entity).alias()
             selected = target.c[step.field]
-            expr = sa.select(selected).where(target.c.id == expr).scalar_subquery()
+            expr = (
+                sa.select(selected)
+                .where(target.c.id == expr)
+                .correlate_except(target)
+                .scalar_subquery()
+            )
             column_type = selected.type
         return self.column_value(expr, column_type, steps[-1].type)
 
@@ -120,9 +136,13 @@ class _SqlCompiler(SqlBuilder):
                 return SqlValue(expr, t.INTEGER)
             date, days = (left, right) if left.type.kind == "date" else (right, left)
             days_expr = self.expr(days)
-            return SqlValue(self.add_days(self.expr(date), -days_expr if node.op == "-" else days_expr), t.DATE)
+            return SqlValue(
+                self.add_days(self.expr(date), -days_expr if node.op == "-" else days_expr), t.DATE
+            )
         if result.kind == "text":
-            joined = sa.func.coalesce(self.expr(left), "").concat(sa.func.coalesce(self.expr(right), ""))
+            joined = sa.func.coalesce(self.expr(left), "").concat(
+                sa.func.coalesce(self.expr(right), "")
+            )
             return self.text(joined)
         return self.arithmetic(node.op, left, right, result)
 
@@ -142,10 +162,14 @@ class _SqlCompiler(SqlBuilder):
         elif collection in self.checked.constants:
             result = self._in_constants(item, self._constant(collection) or [])
         elif isinstance(collection, ast.ListExpr):
-            tests = [self.condition(self.compare("=", item, self.compile(e))) for e in collection.items]
+            tests = [
+                self.condition(self.compare("=", item, self.compile(e))) for e in collection.items
+            ]
             result = self.boolean(sa.or_(*tests) if tests else sa.false())
         else:
-            raise self.fail(collection, "'in' in a list filter needs a list in [ ] or a multi-picklist")
+            raise self.fail(
+                collection, "'in' in a list filter needs a list in [ ] or a multi-picklist"
+            )
         if node.negated:
             return self.boolean(sa.not_(self.condition(result)))
         return result
@@ -201,21 +225,29 @@ class _SqlCompiler(SqlBuilder):
         elif relation.kind == "reverse":
             link = rows.c[relation.field] == outer.c.id
         else:
-            raise RuleError(f"roll-ups over the N:N link '{relation.name}' cannot run in a list filter", code=USAGE)
+            raise RuleError(
+                f"roll-ups over the N:N link '{relation.name}' cannot run in a list filter",
+                code=USAGE,
+            )
         self.scope.append(rows)
         try:
             where = [link, *self._not_deleted(rows)]
             if rollup.condition is not None:
                 where.append(self.condition(self.compile(rollup.condition)))
             if rollup.aggregate == "count":
-                query = sa.select(sa.func.count()).select_from(rows).where(*where)
+                query = (
+                    sa.select(sa.func.count())
+                    .select_from(rows)
+                    .where(*where)
+                    .correlate_except(rows)
+                )
                 return SqlValue(query.scalar_subquery(), t.INTEGER, 0, False)
             assert rollup.value is not None
             value = self.compile(rollup.value)
         finally:
             self.scope.pop()
         aggregate = getattr(sa.func, rollup.aggregate)(self.expr(value))
-        subquery: Expr = sa.select(aggregate).where(*where).scalar_subquery()
+        subquery: Expr = sa.select(aggregate).where(*where).correlate_except(rows).scalar_subquery()
         if self.sqlite and value.type.numeric:
             subquery = sa.type_coerce(subquery, sa.BigInteger())
         if rollup.aggregate == "sum":
@@ -228,5 +260,11 @@ class _SqlCompiler(SqlBuilder):
         key_value = self.column_value(key_column, key_column.type, target.key_type)
         match = self.condition(self.compare("=", key_value, key))
         selected = rows.c[target.return_field]
-        query = sa.select(selected).where(match, *self._not_deleted(rows)).order_by(rows.c.id).limit(1)
+        query = (
+            sa.select(selected)
+            .where(match, *self._not_deleted(rows))
+            .order_by(rows.c.id)
+            .limit(1)
+            .correlate_except(rows)
+        )
         return self.column_value(query.scalar_subquery(), selected.type, target.result)

@@ -76,7 +76,8 @@ class EvalContext:
       lookup(entity, key_field, key_value, return_field) -> a value of the first matching,
         not deleted record (by id), or None;
       children(relation, record) -> the relation's non-deleted rows for `record`.
-    `clock` gives the current UTC datetime; `today` the current date (default: the clock's UTC date).
+    `clock` gives the current UTC datetime; `today` the current date (default: the clock's
+    UTC date).
     """
 
     record: Record
@@ -95,7 +96,9 @@ class EvalContext:
 
     def for_row(self, row: Record) -> EvalContext:
         """The context of a child row (for the condition of a roll-up's `where`)."""
-        return EvalContext(row, None, self.user, self.clock, self.today, self.fetch, self.lookup, self.children)
+        return EvalContext(
+            row, None, self.user, self.clock, self.today, self.fetch, self.lookup, self.children
+        )
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,9 @@ class RuleError(Exception):
         Exception.__init__(self, self.message)
 
     @classmethod
-    def at(cls, span: Span | None, message: str, source: str | None = None, code: str = TYPE) -> RuleError:
+    def at(
+        cls, span: Span | None, message: str, source: str | None = None, code: str = TYPE
+    ) -> RuleError:
         """An error at `span` of the expression text `source`."""
         if span is None:
             return cls(message, code=code, source_line=_line_of(source, 1))
@@ -80,9 +82,13 @@ class RuleError(Exception):
 
     def in_file(self, file: str, source_line: str | None = None) -> RuleError:
         """The same error, naming `file` (and the line's text when it was not known)."""
-        return replace(self, file=file, source_line=self.source_line if source_line is None else source_line)
+        return replace(
+            self, file=file, source_line=self.source_line if source_line is None else source_line
+        )
 
-    def shifted(self, line: int, column: int, file: str | None = None, source_line: str | None = None) -> RuleError:
+    def shifted(
+        self, line: int, column: int, file: str | None = None, source_line: str | None = None
+    ) -> RuleError:
         """The same error for an expression embedded at `line`:`column` of a larger file (YAML)."""
         new_column = self.column + column - 1 if self.line == 1 else self.column
         new_end = self.end_column

@@ -39,7 +39,6 @@ class CallInfo:
     extra: Any = None  # per-function data: a compiled regex, a Relation, a lookup target ...
 
 
-
 class CallCheck(Protocol):
     """The checker's side of a call, as a function's `check` sees it."""
 
@@ -123,8 +122,14 @@ def typed(
             if arg_type.vague or test(arg_type):
                 continue
             ok = False
-            where = "its argument" if len(params) == 1 and not variadic else f"its {ordinal(index)} argument"
-            c.fail(index, f"{c.node.name}() expects {words} as {where} ({param.name}), not {arg_type}")
+            where = (
+                "its argument"
+                if len(params) == 1 and not variadic
+                else f"its {ordinal(index)} argument"
+            )
+            c.fail(
+                index, f"{c.node.name}() expects {words} as {where} ({param.name}), not {arg_type}"
+            )
         if not ok:
             return t.ANY
         return result(types) if callable(result) else result
@@ -145,7 +150,11 @@ def unified(c: CallCheck, indexes: Sequence[int]) -> RuleType:
         arg_type = c.info.types[index]
         merged = t.unify(result, arg_type)
         if merged is None:
-            return c.fail(index, f"{c.node.name}() gives {result} here but {arg_type} there; all results must have one type")
+            return c.fail(
+                index,
+                f"{c.node.name}() gives {result} here but {arg_type} there; "
+                "all results must have one type",
+            )
         result = merged
     return result
 

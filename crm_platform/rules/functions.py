@@ -9,7 +9,11 @@ from crm_platform.rules import lib_dates, lib_logic, lib_math, lib_records, lib_
 from crm_platform.rules.function_spec import FunctionSpec
 
 FUNCTIONS: MappingProxyType[str, FunctionSpec] = MappingProxyType(
-    {spec.name: spec for lib in (lib_logic, lib_text, lib_math, lib_dates, lib_records) for spec in lib.SPECS}
+    {
+        spec.name: spec
+        for lib in (lib_logic, lib_text, lib_math, lib_dates, lib_records)
+        for spec in lib.SPECS
+    }
 )
 
 

@@ -9,7 +9,15 @@ from typing import Any
 
 from crm_platform.rules import runtime as rt
 from crm_platform.rules import types as t
-from crm_platform.rules.function_spec import CallCheck, CallInfo, Closure, FunctionSpec, Param, strict, typed
+from crm_platform.rules.function_spec import (
+    CallCheck,
+    CallInfo,
+    Closure,
+    FunctionSpec,
+    Param,
+    strict,
+    typed,
+)
 from crm_platform.rules.runtime import EvaluationFailure
 from crm_platform.rules.sql_values import SqlBuilder, SqlValue
 from crm_platform.rules.types import RuleType
@@ -65,12 +73,20 @@ def _part(name: str) -> Any:
 def _check_date(c: CallCheck) -> RuleType:
     types = c.info.types
     if len(types) == 3:
-        return typed([Param("year", "integer"), Param("month", "integer"), Param("day", "integer")], t.DATE)(c)
-    if len(types) == 1 and (types[0].vague or types[0].textual or types[0].kind in ("date", "datetime")):
+        return typed(
+            [Param("year", "integer"), Param("month", "integer"), Param("day", "integer")], t.DATE
+        )(c)
+    if len(types) == 1 and (
+        types[0].vague or types[0].textual or types[0].kind in ("date", "datetime")
+    ):
         return t.DATE
     if len(types) == 1:
-        return c.fail(0, f"date() reads a date from text or from a date and time, not from {types[0]}")
-    return c.fail(None, "date() takes a text (\"2026-01-31\"), a date and time, or year, month and day")
+        return c.fail(
+            0, f"date() reads a date from text or from a date and time, not from {types[0]}"
+        )
+    return c.fail(
+        None, 'date() takes a text ("2026-01-31"), a date and time, or year, month and day'
+    )
 
 
 def _check_shift(c: CallCheck) -> RuleType:
@@ -86,7 +102,10 @@ def _date_sql_check(info: CallInfo) -> str | None:
 
 def _add_days_sql_check(info: CallInfo) -> str | None:
     if info.types[0].kind == "datetime":
-        return "add_days() on a date and time cannot run in a list filter; compare its date: add_days(date(x), n)"
+        return (
+            "add_days() on a date and time cannot run in a list filter; "
+            "compare its date: add_days(date(x), n)"
+        )
     return None
 
 
@@ -125,29 +144,93 @@ def _sql_part(name: str) -> Any:
 
 
 def _part_spec(name: str, summary: str) -> FunctionSpec:
-    return FunctionSpec(name, "date", f"{name}(date) -> number", summary, typed([WHEN], t.INTEGER),
-                        strict(_part(name)), _sql_part(name), min_args=1, max_args=1)
+    return FunctionSpec(
+        name,
+        "date",
+        f"{name}(date) -> number",
+        summary,
+        typed([WHEN], t.INTEGER),
+        strict(_part(name)),
+        _sql_part(name),
+        min_args=1,
+        max_args=1,
+    )
 
 
 SPECS = [
-    FunctionSpec("today", "date", "today() -> date", "the current date", lambda c: t.DATE, _python_today, None,
-                 "today() is read once per query", min_args=0, max_args=0),
-    FunctionSpec("now", "date", "now() -> datetime", "the current date and time (UTC)", lambda c: t.DATETIME,
-                 _python_now, None, "now() is read once per query", min_args=0, max_args=0),
-    FunctionSpec("date", "date", "date(\"2026-01-31\") | date(datetime) | date(year, month, day) -> date",
-                 "a date from text, from a date and time (its UTC date), or from its parts; null if invalid",
-                 _check_date, strict(_date_of), _sql_date, sql_check=_date_sql_check, min_args=1, max_args=3),
-    FunctionSpec("add_days", "date", "add_days(date, days) -> date", "the date `days` later (earlier if negative)",
-                 _check_shift, strict(_add_days), _sql_add_days, sql_check=_add_days_sql_check,
-                 min_args=2, max_args=2, may_fail=True),
-    FunctionSpec("add_months", "date", "add_months(date, months) -> date",
-                 "the same day `months` later, or the month's last day (Jan 31 + 1 month = Feb 28/29)",
-                 _check_shift, strict(_add_months), None, "month arithmetic is done in the application",
-                 min_args=2, max_args=2, may_fail=True),
-    FunctionSpec("days_between", "date", "days_between(start, end) -> number",
-                 "whole days from `start` to `end` (negative if `end` is earlier)",
-                 typed([Param("start", "temporal"), Param("end", "temporal")], t.INTEGER), strict(rt.days_between),
-                 _sql_days_between, min_args=2, max_args=2),
+    FunctionSpec(
+        "today",
+        "date",
+        "today() -> date",
+        "the current date",
+        lambda c: t.DATE,
+        _python_today,
+        None,
+        "today() is read once per query",
+        min_args=0,
+        max_args=0,
+    ),
+    FunctionSpec(
+        "now",
+        "date",
+        "now() -> datetime",
+        "the current date and time (UTC)",
+        lambda c: t.DATETIME,
+        _python_now,
+        None,
+        "now() is read once per query",
+        min_args=0,
+        max_args=0,
+    ),
+    FunctionSpec(
+        "date",
+        "date",
+        'date("2026-01-31") | date(datetime) | date(year, month, day) -> date',
+        "a date from text, from a date and time (its UTC date), or from its parts; null if invalid",
+        _check_date,
+        strict(_date_of),
+        _sql_date,
+        sql_check=_date_sql_check,
+        min_args=1,
+        max_args=3,
+    ),
+    FunctionSpec(
+        "add_days",
+        "date",
+        "add_days(date, days) -> date",
+        "the date `days` later (earlier if negative)",
+        _check_shift,
+        strict(_add_days),
+        _sql_add_days,
+        sql_check=_add_days_sql_check,
+        min_args=2,
+        max_args=2,
+        may_fail=True,
+    ),
+    FunctionSpec(
+        "add_months",
+        "date",
+        "add_months(date, months) -> date",
+        "the same day `months` later, or the month's last day (Jan 31 + 1 month = Feb 28/29)",
+        _check_shift,
+        strict(_add_months),
+        None,
+        "month arithmetic is done in the application",
+        min_args=2,
+        max_args=2,
+        may_fail=True,
+    ),
+    FunctionSpec(
+        "days_between",
+        "date",
+        "days_between(start, end) -> number",
+        "whole days from `start` to `end` (negative if `end` is earlier)",
+        typed([Param("start", "temporal"), Param("end", "temporal")], t.INTEGER),
+        strict(rt.days_between),
+        _sql_days_between,
+        min_args=2,
+        max_args=2,
+    ),
     _part_spec("year", "the year"),
     _part_spec("month", "the month, 1 to 12"),
     _part_spec("day", "the day of the month"),

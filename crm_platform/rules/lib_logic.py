@@ -9,7 +9,14 @@ import sqlalchemy as sa
 from crm_platform.rules import runtime as rt
 from crm_platform.rules import types as t
 from crm_platform.rules.context import EvalContext
-from crm_platform.rules.function_spec import NOT_LITERAL, CallCheck, CallInfo, Closure, FunctionSpec, unified
+from crm_platform.rules.function_spec import (
+    NOT_LITERAL,
+    CallCheck,
+    CallInfo,
+    Closure,
+    FunctionSpec,
+    unified,
+)
 from crm_platform.rules.sql_values import SqlBuilder, SqlValue
 from crm_platform.rules.types import RuleType
 
@@ -22,7 +29,10 @@ def branches(s: SqlBuilder, values: list[SqlValue], result: RuleType) -> tuple[l
     """The SQL expressions of branch results, on one scale (SQLite numbers)."""
     if result.numeric and s.sqlite:
         scale = max((v.scale for v in values), default=0)
-        return [s.rescaled(v, scale) if not (v.constant and v.literal is None) else sa.null() for v in values], scale
+        return [
+            s.rescaled(v, scale) if not (v.constant and v.literal is None) else sa.null()
+            for v in values
+        ], scale
     like = next((v.expr for v in values if not v.constant), None)
     return [s.expr(v, like) for v in values], 0
 
@@ -33,7 +43,9 @@ def branches(s: SqlBuilder, values: list[SqlValue], result: RuleType) -> tuple[l
 def _check_if(c: CallCheck) -> RuleType:
     condition = c.info.types[0]
     if not (condition.vague or condition.kind == "boolean"):
-        return c.fail(0, f"the first argument of if() must be a condition (true/false), not {condition}")
+        return c.fail(
+            0, f"the first argument of if() must be a condition (true/false), not {condition}"
+        )
     return unified(c, range(1, len(c.info.types)))
 
 
@@ -56,7 +68,9 @@ def _check_case(c: CallCheck) -> RuleType:
     types = c.info.types
     subject = types[0]
     if len(types) < 3:
-        return c.fail(None, "case() needs a value, then pairs of (match, result), then optionally a default")
+        return c.fail(
+            None, "case() needs a value, then pairs of (match, result), then optionally a default"
+        )
     pairs = (len(types) - 1) // 2
     for index in range(1, 1 + 2 * pairs, 2):
         if not t.comparable(subject, types[index]):
@@ -101,7 +115,10 @@ def _sql_case(s: SqlBuilder, args: list[SqlValue], info: CallInfo) -> SqlValue:
     has_default = (len(args) - 1) % 2 == 1
     default = args[-1] if has_default else s.const(None, t.NULL)
     exprs, scale = branches(s, [*results, default], info.result)
-    whens = [(s.condition(s.compare("=", subject, m)), e) for m, e in zip(matches, exprs[:-1], strict=True)]
+    whens = [
+        (s.condition(s.compare("=", subject, m)), e)
+        for m, e in zip(matches, exprs[:-1], strict=True)
+    ]
     return SqlValue(sa.case(*whens, else_=exprs[-1]), info.result, scale)
 
 
@@ -139,20 +156,50 @@ def _sql_isblank(s: SqlBuilder, args: list[SqlValue], info: CallInfo) -> SqlValu
 
 SPECS = [
     FunctionSpec(
-        "if", "logic", "if(condition, then, else)", "`then` when the condition is true, else `else` (null when left out)",
-        _check_if, _python_if, _sql_if, min_args=2, max_args=3, lazy=True,
+        "if",
+        "logic",
+        "if(condition, then, else)",
+        "`then` when the condition is true, else `else` (null when left out)",
+        _check_if,
+        _python_if,
+        _sql_if,
+        min_args=2,
+        max_args=3,
+        lazy=True,
     ),
     FunctionSpec(
-        "case", "logic", "case(value, match1, result1, ..., default)",
+        "case",
+        "logic",
+        "case(value, match1, result1, ..., default)",
         "the result paired with the first match equal to `value`, else the default (or null)",
-        _check_case, _python_case, _sql_case, min_args=3, max_args=None, lazy=True,
+        _check_case,
+        _python_case,
+        _sql_case,
+        min_args=3,
+        max_args=None,
+        lazy=True,
     ),
     FunctionSpec(
-        "coalesce", "logic", "coalesce(a, b, ...)", "the first argument that is not null",
-        _check_coalesce, _python_coalesce, _sql_coalesce, min_args=2, max_args=None, lazy=True,
+        "coalesce",
+        "logic",
+        "coalesce(a, b, ...)",
+        "the first argument that is not null",
+        _check_coalesce,
+        _python_coalesce,
+        _sql_coalesce,
+        min_args=2,
+        max_args=None,
+        lazy=True,
     ),
     FunctionSpec(
-        "isblank", "logic", "isblank(value)", "true when the value is null (empty text, no selection)",
-        lambda c: t.BOOLEAN, _python_isblank, _sql_isblank, min_args=1, max_args=1,
+        "isblank",
+        "logic",
+        "isblank(value)",
+        "true when the value is null (empty text, no selection)",
+        lambda c: t.BOOLEAN,
+        _python_isblank,
+        _sql_isblank,
+        min_args=1,
+        max_args=1,
     ),
 ]

@@ -26,7 +26,11 @@ from crm_platform.rules.sql_values import SqlBuilder, SqlValue
 from crm_platform.rules.types import RuleType
 
 NUMBER = Param("number", "number")
-_ROUNDING = {"round": decimal.ROUND_HALF_UP, "floor": decimal.ROUND_FLOOR, "ceil": decimal.ROUND_CEILING}
+_ROUNDING = {
+    "round": decimal.ROUND_HALF_UP,
+    "floor": decimal.ROUND_FLOOR,
+    "ceil": decimal.ROUND_CEILING,
+}
 
 
 def _quantize(value: Any, digits: int, mode: str) -> Any:
@@ -113,7 +117,9 @@ def _check_round(c: CallCheck) -> RuleType:
 def _check_extreme(c: CallCheck) -> RuleType:
     for index, arg_type in enumerate(c.info.types):
         if not t.ordered(arg_type) or arg_type.kind == "picklist":
-            return c.fail(index, f"{c.node.name}() compares numbers, texts or dates, not {arg_type}")
+            return c.fail(
+                index, f"{c.node.name}() compares numbers, texts or dates, not {arg_type}"
+            )
     return unified(c, range(len(c.info.types)))
 
 
@@ -147,7 +153,11 @@ def _sql_abs(s: SqlBuilder, a: list[SqlValue], info: CallInfo) -> SqlValue:
 def _sql_mod(s: SqlBuilder, a: list[SqlValue], info: CallInfo) -> SqlValue:
     left, right, scale = s.aligned(a[0], a[1])
     divisor = sa.func.nullif(right, 0)
-    expr = left % divisor if s.sqlite else sa.func.mod(left, divisor)
+    expr = (
+        sa.type_coerce(left, sa.BigInteger()) % sa.type_coerce(divisor, sa.BigInteger())
+        if s.sqlite
+        else sa.func.mod(left, divisor)
+    )
     return SqlValue(expr, info.result, scale)
 
 
@@ -165,36 +175,138 @@ def _sql_extreme(smaller: bool) -> Any:
 
 
 SPECS = [
-    FunctionSpec("round", "math", "round(number, digits) -> number",
-                 "rounded half away from zero; without digits, to a whole number",
-                 _check_round, strict(_round), _sql_rounding("round"), sql_check=_digits_literal,
-                 min_args=1, max_args=2, may_fail=True),
-    FunctionSpec("floor", "math", "floor(number) -> number", "the whole number at or below",
-                 typed([NUMBER], t.INTEGER), strict(_floor), _sql_rounding("floor"), min_args=1, max_args=1),
-    FunctionSpec("ceil", "math", "ceil(number) -> number", "the whole number at or above",
-                 typed([NUMBER], t.INTEGER), strict(_ceil), _sql_rounding("ceil"), min_args=1, max_args=1),
-    FunctionSpec("abs", "math", "abs(number) -> number", "without its sign",
-                 typed([NUMBER], first_numeric), strict(abs), _sql_abs, min_args=1, max_args=1),
-    FunctionSpec("min", "math", "min(a, b, ...) or min(children.field)",
-                 "the smallest value (null if any is null); over child rows: the smallest non-null value",
-                 _check_extreme, strict(_extreme(min)), _sql_extreme(True), min_args=1, max_args=None,
-                 special="rollup"),
-    FunctionSpec("max", "math", "max(a, b, ...) or max(children.field)",
-                 "the largest value (null if any is null); over child rows: the largest non-null value",
-                 _check_extreme, strict(_extreme(max)), _sql_extreme(False), min_args=1, max_args=None,
-                 special="rollup"),
-    FunctionSpec("mod", "math", "mod(number, divisor) -> number", "the remainder, with the sign of `number`",
-                 _check_mod, strict(_mod), _sql_mod, min_args=2, max_args=2, may_fail=True),
-    FunctionSpec("power", "math", "power(number, exponent) -> number", "`number` to the power `exponent`",
-                 typed([NUMBER, Param("exponent", "number")], t.DECIMAL), strict(_power), None,
-                 "powers are computed exactly only in the application", min_args=2, max_args=2, may_fail=True),
-    FunctionSpec("sqrt", "math", "sqrt(number) -> number", "the square root",
-                 typed([NUMBER], t.DECIMAL), strict(_sqrt), None, "roots are computed exactly only in the application",
-                 min_args=1, max_args=1, may_fail=True),
-    FunctionSpec("exp", "math", "exp(number) -> number", "e to the power `number`",
-                 typed([NUMBER], t.DECIMAL), strict(_exp), None, "exponentials are computed only in the application",
-                 min_args=1, max_args=1, may_fail=True),
-    FunctionSpec("ln", "math", "ln(number) -> number", "the natural logarithm",
-                 typed([NUMBER], t.DECIMAL), strict(_ln), None, "logarithms are computed only in the application",
-                 min_args=1, max_args=1, may_fail=True),
+    FunctionSpec(
+        "round",
+        "math",
+        "round(number, digits) -> number",
+        "rounded half away from zero; without digits, to a whole number",
+        _check_round,
+        strict(_round),
+        _sql_rounding("round"),
+        sql_check=_digits_literal,
+        min_args=1,
+        max_args=2,
+        may_fail=True,
+    ),
+    FunctionSpec(
+        "floor",
+        "math",
+        "floor(number) -> number",
+        "the whole number at or below",
+        typed([NUMBER], t.INTEGER),
+        strict(_floor),
+        _sql_rounding("floor"),
+        min_args=1,
+        max_args=1,
+    ),
+    FunctionSpec(
+        "ceil",
+        "math",
+        "ceil(number) -> number",
+        "the whole number at or above",
+        typed([NUMBER], t.INTEGER),
+        strict(_ceil),
+        _sql_rounding("ceil"),
+        min_args=1,
+        max_args=1,
+    ),
+    FunctionSpec(
+        "abs",
+        "math",
+        "abs(number) -> number",
+        "without its sign",
+        typed([NUMBER], first_numeric),
+        strict(abs),
+        _sql_abs,
+        min_args=1,
+        max_args=1,
+    ),
+    FunctionSpec(
+        "min",
+        "math",
+        "min(a, b, ...) or min(children.field)",
+        "the smallest value (null if any is null); over child rows: the smallest non-null value",
+        _check_extreme,
+        strict(_extreme(min)),
+        _sql_extreme(True),
+        min_args=1,
+        max_args=None,
+        special="rollup",
+    ),
+    FunctionSpec(
+        "max",
+        "math",
+        "max(a, b, ...) or max(children.field)",
+        "the largest value (null if any is null); over child rows: the largest non-null value",
+        _check_extreme,
+        strict(_extreme(max)),
+        _sql_extreme(False),
+        min_args=1,
+        max_args=None,
+        special="rollup",
+    ),
+    FunctionSpec(
+        "mod",
+        "math",
+        "mod(number, divisor) -> number",
+        "the remainder, with the sign of `number`",
+        _check_mod,
+        strict(_mod),
+        _sql_mod,
+        min_args=2,
+        max_args=2,
+        may_fail=True,
+    ),
+    FunctionSpec(
+        "power",
+        "math",
+        "power(number, exponent) -> number",
+        "`number` to the power `exponent`",
+        typed([NUMBER, Param("exponent", "number")], t.DECIMAL),
+        strict(_power),
+        None,
+        "powers are computed exactly only in the application",
+        min_args=2,
+        max_args=2,
+        may_fail=True,
+    ),
+    FunctionSpec(
+        "sqrt",
+        "math",
+        "sqrt(number) -> number",
+        "the square root",
+        typed([NUMBER], t.DECIMAL),
+        strict(_sqrt),
+        None,
+        "roots are computed exactly only in the application",
+        min_args=1,
+        max_args=1,
+        may_fail=True,
+    ),
+    FunctionSpec(
+        "exp",
+        "math",
+        "exp(number) -> number",
+        "e to the power `number`",
+        typed([NUMBER], t.DECIMAL),
+        strict(_exp),
+        None,
+        "exponentials are computed only in the application",
+        min_args=1,
+        max_args=1,
+        may_fail=True,
+    ),
+    FunctionSpec(
+        "ln",
+        "math",
+        "ln(number) -> number",
+        "the natural logarithm",
+        typed([NUMBER], t.DECIMAL),
+        strict(_ln),
+        None,
+        "logarithms are computed only in the application",
+        min_args=1,
+        max_args=1,
+        may_fail=True,
+    ),
 ]

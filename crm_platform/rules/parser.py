@@ -119,7 +119,9 @@ def unquote(token: Token) -> str:
             return _ESCAPES[code]
         if code.startswith("u") and len(code) == 5:
             return chr(int(code[1:], 16))
-        raise _LiteralError(span_of(token), f"unknown escape '\\{code}' in text; write '\\\\' for a backslash")
+        raise _LiteralError(
+            span_of(token), f"unknown escape '\\{code}' in text; write '\\\\' for a backslash"
+        )
 
     return _ESCAPE.sub(replace, raw)
 
@@ -145,13 +147,17 @@ def _literal(token: Token) -> ast.Literal:
         try:
             return ast.Literal(span, dt.date.fromisoformat(body), "date")
         except ValueError:
-            raise _LiteralError(span, f"'{body}' is not a date; write d\"YYYY-MM-DD\", e.g. d\"2026-01-31\"") from None
+            raise _LiteralError(
+                span, f'\'{body}\' is not a date; write d"YYYY-MM-DD", e.g. d"2026-01-31"'
+            ) from None
     body = text[3:-1]
     try:
         value = dt.datetime.fromisoformat(body)
     except ValueError:
         raise _LiteralError(
-            span, f"'{body}' is not a date and time; write dt\"YYYY-MM-DDTHH:MM:SS\" (UTC unless an offset is given)"
+            span,
+            f"'{body}' is not a date and time; "
+            'write dt"YYYY-MM-DDTHH:MM:SS" (UTC unless an offset is given)',
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
@@ -181,7 +187,9 @@ class _TreeBuilder(Transformer[Token, ast.Node]):
     def user_ref(self, children: list[Token]) -> ast.UserRef:
         spans = tuple(span_of(t) for t in children)
         variable = str(children[0])[1:]
-        return ast.UserRef(spans[0].to(spans[-1]), variable, tuple(str(t) for t in children[1:]), spans)
+        return ast.UserRef(
+            spans[0].to(spans[-1]), variable, tuple(str(t) for t in children[1:]), spans
+        )
 
     def parens(self, children: list[Any]) -> ast.Node:
         return children[1]
@@ -207,17 +215,25 @@ class _TreeBuilder(Transformer[Token, ast.Node]):
 
     def membership(self, children: list[Any]) -> ast.Node:
         negated = len(children) == 4
-        return ast.Membership(_between(children[0], children[-1]), children[0], children[-1], negated)
+        return ast.Membership(
+            _between(children[0], children[-1]), children[0], children[-1], negated
+        )
 
     def logical(self, children: list[Any]) -> ast.Node:
         left, op, right = children
         name = str(op)
-        operands = (*left.operands, right) if isinstance(left, ast.Logical) and left.op == name else (left, right)
+        operands = (
+            (*left.operands, right)
+            if isinstance(left, ast.Logical) and left.op == name
+            else (left, right)
+        )
         return ast.Logical(_between(left, right), name, operands)
 
     def call(self, children: list[Any]) -> ast.Node:
         name, _lpar, *args, rpar = children
-        return ast.Call(_between(name, rpar), str(name).lower(), tuple(_present(args)), span_of(name))
+        return ast.Call(
+            _between(name, rpar), str(name).lower(), tuple(_present(args)), span_of(name)
+        )
 
     def filtered(self, children: list[Any]) -> ast.Node:
         source, _where, condition = children
@@ -256,7 +272,13 @@ class _TreeBuilder(Transformer[Token, ast.Node]):
     def _field_statement(self, kind: str, children: list[Any]) -> ast.Statement:
         keyword, (entity, field), _sep, expr = children
         return ast.Statement(
-            _between(keyword, expr), kind, str(entity), span_of(entity), expr, str(field), span_of(field)
+            _between(keyword, expr),
+            kind,
+            str(entity),
+            span_of(entity),
+            expr,
+            str(field),
+            span_of(field),
         )
 
     def formula_stmt(self, children: list[Any]) -> ast.Statement:

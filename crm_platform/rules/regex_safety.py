@@ -29,7 +29,10 @@ def compile_pattern(pattern: str) -> tuple[re.Pattern[str] | None, str | None]:
     except (re.error, RecursionError, OverflowError) as exc:
         return None, f"the pattern is not a valid regular expression: {exc}"
     if _nested_repeat(list(parsed), inside=False):
-        return None, "the pattern repeats a repetition (like (a+)+), which can take forever; simplify it"
+        return (
+            None,
+            "the pattern repeats a repetition (like (a+)+), which can take forever; simplify it",
+        )
     return compiled, None
 
 
@@ -39,20 +42,19 @@ def _nested_repeat(items: list[Any], inside: bool) -> bool:
         if name in _REPEATS:
             _low, high, sub = argument
             repeats = high is sre_parse.MAXREPEAT or high > 1
-            if repeats and inside:
+            if (repeats and inside) or _nested_repeat(list(sub), inside or repeats):
                 return True
-            if _nested_repeat(list(sub), inside or repeats):
-                return True
-        elif name == "SUBPATTERN":
-            if _nested_repeat(list(argument[-1]), inside):
-                return True
+            continue
+        if name == "SUBPATTERN":
+            parts = [list(argument[-1])]
         elif name == "BRANCH":
-            if any(_nested_repeat(list(branch), inside) for branch in argument[1]):
-                return True
+            parts = [list(branch) for branch in argument[1]]
         elif name in ("ASSERT", "ASSERT_NOT"):
-            if _nested_repeat(list(argument[1]), inside):
-                return True
+            parts = [list(argument[1])]
         elif name == "ATOMIC_GROUP":
-            if _nested_repeat(list(argument), inside):
-                return True
+            parts = [list(argument)]
+        else:
+            continue
+        if any(_nested_repeat(part, inside) for part in parts):
+            return True
     return False

@@ -64,7 +64,9 @@ def field_of(registry: Registry, entity_name: str, name: str) -> RuleType:
     system = system_fields(entity)
     if name in system:
         return system[name]
-    raise NameProblem(0, f"unknown field '{name}' on {entity.name}{did_you_mean(name, field_names(entity))}")
+    raise NameProblem(
+        0, f"unknown field '{name}' on {entity.name}{did_you_mean(name, field_names(entity))}"
+    )
 
 
 def resolve_path(registry: Registry, entity_name: str, path: tuple[str, ...]) -> list[Step]:
@@ -85,19 +87,33 @@ def resolve_path(registry: Registry, entity_name: str, path: tuple[str, ...]) ->
                     f"'{name}' holds the {field_type.entity} rows of {current}: "
                     f"use count({name}) or sum({name}.field)",
                 )
-            raise NameProblem(index, f"'{name}' holds several {field_type.entity} rows: use sum({name}.{path[index + 1]}), min(...) or max(...)")
+            raise NameProblem(
+                index,
+                f"'{name}' holds several {field_type.entity} rows: "
+                f"use sum({name}.{path[index + 1]}), min(...) or max(...)",
+            )
         if last:
             break
         if field_type.kind != "reference":
-            raise NameProblem(index + 1, f"'{name}' is a {field_type} field of {current}, not a reference: it has no field '{path[index + 1]}'")
+            raise NameProblem(
+                index + 1,
+                f"'{name}' is a {field_type} field of {current}, not a reference: "
+                f"it has no field '{path[index + 1]}'",
+            )
         if field_type.entity not in registry.entities:
-            raise NameProblem(index + 1, f"'{name}' refers to a {_system_name(field_type.entity)}, whose fields rules cannot read")
+            raise NameProblem(
+                index + 1,
+                f"'{name}' refers to a {_system_name(field_type.entity)}, "
+                "whose fields rules cannot read",
+            )
         current = field_type.entity
     return steps
 
 
 def _system_name(entity: str | None) -> str:
-    return {t.USER_ENTITY: "user", t.UNIT_ENTITY: "org unit", t.FILE_ENTITY: "file"}.get(entity or "", entity or "record")
+    return {t.USER_ENTITY: "user", t.UNIT_ENTITY: "org unit", t.FILE_ENTITY: "file"}.get(
+        entity or "", entity or "record"
+    )
 
 
 def relations_of(registry: Registry, entity: Entity) -> dict[str, Relation]:
@@ -125,11 +141,16 @@ def resolve_relation(registry: Registry, entity_name: str, name: str) -> Relatio
     if relation is None:
         listed = ", ".join(sorted(relations)) or "none"
         hint = did_you_mean(name, relations)
-        raise NameProblem(0, f"'{name}' is not a child relation of {entity_name}{hint} (its relations: {listed})")
+        raise NameProblem(
+            0, f"'{name}' is not a child relation of {entity_name}{hint} (its relations: {listed})"
+        )
     if relation.kind == "ambiguous":
         refs = [f.name for e, f in registry.references_to(entity_name) if e.name == name]
-        raise NameProblem(0, f"{name} refers to {entity_name} through several fields ({', '.join(refs)}); "
-                             f"add a child table or N:N field to {entity_name} to roll up")
+        raise NameProblem(
+            0,
+            f"{name} refers to {entity_name} through several fields ({', '.join(refs)}); "
+            f"add a child table or N:N field to {entity_name} to roll up",
+        )
     return relation
 
 

@@ -49,6 +49,11 @@ def decimal_places(value: Any) -> int:
     return 0
 
 
+def integer_division(dividend: Any, divisor: Any) -> Expr:
+    """SQLite's integer division (truncating toward zero), never SQLAlchemy's true division."""
+    return sa.type_coerce(dividend, sa.BigInteger()) // sa.type_coerce(divisor, sa.BigInteger())
+
+
 class SqlBuilder:
     """Dialect-aware pieces of SQL, used by the filter compiler and the function library."""
 
@@ -60,7 +65,9 @@ class SqlBuilder:
     # ---- binding ----
 
     def const(self, value: Any, rule_type: RuleType) -> SqlValue:
-        return SqlValue(None, rule_type, decimal_places(value) if self.sqlite else 0, value is None, value)
+        return SqlValue(
+            None, rule_type, decimal_places(value) if self.sqlite else 0, value is None, value
+        )
 
     def expr(self, value: SqlValue, like: Expr | None = None) -> Expr:
         """The SQL expression of `value`; a constant is bound with the type of `like`."""
@@ -77,7 +84,10 @@ class SqlBuilder:
         if isinstance(literal, bool):
             return sa.true() if literal else sa.false()
         if isinstance(literal, dt.datetime):
-            return sa.literal(literal.astimezone(dt.UTC).replace(tzinfo=None) if self.sqlite else literal, sa.DateTime(timezone=not self.sqlite))
+            return sa.literal(
+                literal.astimezone(dt.UTC).replace(tzinfo=None) if self.sqlite else literal,
+                sa.DateTime(timezone=not self.sqlite),
+            )
         if isinstance(literal, dt.date):
             return sa.literal(literal, sa.Date())
         if isinstance(literal, int):
@@ -122,7 +132,12 @@ class SqlBuilder:
         divisor = sa.func.nullif(b, 0)
         if self.sqlite:
             scale = max(DIVISION_SCALE, left.scale)
-            return SqlValue(self.rescaled(left, scale + right.scale) / divisor, result, scale, True)
+            return SqlValue(
+                integer_division(self.rescaled(left, scale + right.scale), divisor),
+                result,
+                scale,
+                True,
+            )
         return SqlValue(sa.cast(a, sa.Numeric()) / divisor, result, 0, True)
 
     def negative(self, value: SqlValue) -> SqlValue:
@@ -132,20 +147,22 @@ class SqlBuilder:
         """Round half away from zero ("round"), down ("floor") or up ("ceil") to `digits` places."""
         expr = self.expr(value)
         if not self.sqlite:
+            exact = sa.cast(expr, sa.Numeric())  # never PostgreSQL's double precision variants
             if mode == "round":
-                return SqlValue(sa.func.round(expr, digits), result, 0, value.nullable)
-            return SqlValue(getattr(sa.func, mode)(expr), result, 0, value.nullable)
+                return SqlValue(sa.func.round(exact, digits), result, 0, value.nullable)
+            return SqlValue(getattr(sa.func, mode)(exact), result, 0, value.nullable)
         drop = value.scale - digits
         if drop <= 0:
             return replace(value, type=result)
         p = 10**drop
+        div = integer_division
         if mode == "round":
             half = 5 * 10 ** (drop - 1)
-            up, down = (expr + half) / p, -((-expr + half) / p)
+            up, down = div(expr + half, p), -div(-expr + half, p)
         elif mode == "floor":
-            up, down = expr / p, -((-expr + (p - 1)) / p)
+            up, down = div(expr, p), -div(-expr + (p - 1), p)
         else:
-            up, down = (expr + (p - 1)) / p, -((-expr) / p)
+            up, down = div(expr + (p - 1), p), -div(-expr, p)
         return SqlValue(sa.case((expr >= 0, up), else_=down), result, digits, value.nullable)
 
     # ---- conditions ----
@@ -206,7 +223,12 @@ class SqlBuilder:
         return sa.func.trim(expr, chars) if self.sqlite else sa.func.btrim(expr, chars)
 
     def at_least(self, expr: Expr, floor: int) -> Expr:
-        return sa.func.max(expr, floor) if self.sqlite else sa.func.greatest(expr, floor)
+        """max(expr, floor), as a 4-byte integer on PostgreSQL (its text functions want int)."""
+        return (
+            sa.func.max(expr, floor)
+            if self.sqlite
+            else sa.func.greatest(sa.cast(expr, sa.Integer()), floor)
+        )
 
     def right(self, expr: Expr, count: Expr) -> Expr:
         if self.sqlite:
@@ -239,10 +261,14 @@ class SqlBuilder:
 
     def add_days(self, date_expr: Expr, days: Expr) -> Expr:
         if self.sqlite:
-            return sa.type_coerce(sa.func.date(date_expr, sa.func.printf("%+d days", days)), sa.Date())
+            return sa.type_coerce(
+                sa.func.date(date_expr, sa.func.printf("%+d days", days)), sa.Date()
+            )
         return sa.type_coerce(date_expr + sa.cast(days, sa.Integer()), sa.Date())
 
-    def days_between(self, start: Expr, start_type: RuleType, end: Expr, end_type: RuleType) -> Expr:
+    def days_between(
+        self, start: Expr, start_type: RuleType, end: Expr, end_type: RuleType
+    ) -> Expr:
         a, b = self.as_date(start, start_type), self.as_date(end, end_type)
         if self.sqlite:
             return sa.cast(sa.func.julianday(b) - sa.func.julianday(a), sa.Integer())

@@ -20,10 +20,15 @@ from crm_platform.rules.errors import UNKNOWN_NAME, USAGE, RuleError
 from crm_platform.rules.parser import parse_statement
 from crm_platform.rules.resolve import NameProblem, field_of
 from crm_platform.rules.syntax_errors import STATEMENT_KEYWORDS
-from crm_platform.rules.types import field_type
 
-_PURPOSE = {"validate": "condition", "formula": "formula", "default": "default",
-            "require": "condition", "hide": "condition", "readonly": "condition"}
+_PURPOSE = {
+    "validate": "condition",
+    "formula": "formula",
+    "default": "default",
+    "require": "condition",
+    "hide": "condition",
+    "readonly": "condition",
+}
 _STARTS = re.compile(r"^[ \t]*(" + "|".join(STATEMENT_KEYWORDS) + r")\b|^[^\s#]")
 
 
@@ -75,7 +80,9 @@ def split_statements(text: str) -> list[tuple[int, str]]:
     return [(first, "\n".join(lines)) for first, lines in chunks]
 
 
-def check_rule_file(text: str, registry: Registry, filename: str) -> tuple[RuleSet, list[RuleError]]:
+def check_rule_file(
+    text: str, registry: Registry, filename: str
+) -> tuple[RuleSet, list[RuleError]]:
     """Parse, check and compile a whole `.rules` file; reports every problem with file:line:col."""
     errors: list[RuleError] = []
     rules: list[Rule] = []
@@ -90,8 +97,15 @@ def check_rule_file(text: str, registry: Registry, filename: str) -> tuple[RuleS
         if not problems and statement.kind in ("formula", "default"):
             key = (statement.kind, statement.entity, statement.field or "")
             if key in seen:
-                problems.append(RuleError.at(statement.field_span, f"{statement.entity}.{statement.field} already has a "
-                                             f"{statement.kind} (line {seen[key]})", text, USAGE))
+                problems.append(
+                    RuleError.at(
+                        statement.field_span,
+                        f"{statement.entity}.{statement.field} already has a "
+                        f"{statement.kind} (line {seen[key]})",
+                        text,
+                        USAGE,
+                    )
+                )
             seen[key] = first_line
         if problems:
             errors.extend(e.in_file(filename) for e in problems)
@@ -99,15 +113,38 @@ def check_rule_file(text: str, registry: Registry, filename: str) -> tuple[RuleS
         target = None
         if statement.kind in ("formula", "default") and statement.field:
             target = field_of(registry, statement.entity, statement.field)
-        checked = check(statement.expr, text, registry, statement.entity, _PURPOSE[statement.kind], target,
-                        f"{statement.entity}.{statement.field}")
+        checked = check(
+            statement.expr,
+            text,
+            registry,
+            statement.entity,
+            _PURPOSE[statement.kind],
+            target,
+            f"{statement.entity}.{statement.field}",
+        )
         if checked.errors:
             errors.extend(e.in_file(filename) for e in checked.errors)
             continue
-        rules.append(Rule(statement.kind, statement.entity, statement.field, compile_python(checked), filename,
-                          first_line, statement.message, statement.on_fields))
-    for entity in {r.entity for r in rules}:
-        errors.extend(formula_order([r for r in rules if r.entity == entity and r.kind == "formula"])[1])
+        rules.append(
+            Rule(
+                statement.kind,
+                statement.entity,
+                statement.field,
+                compile_python(checked),
+                filename,
+                first_line,
+                statement.message,
+                statement.on_fields,
+            )
+        )
+    kept = [r for r in rules if r.kind != "formula"]
+    for entity in sorted({r.entity for r in rules}):
+        ordered, cycles = formula_order(
+            [r for r in rules if r.entity == entity and r.kind == "formula"]
+        )
+        errors.extend(cycles)
+        kept.extend(ordered)
+    rules = sorted(kept, key=lambda r: r.line)
     errors.sort(key=lambda e: (e.line, e.column))
     return RuleSet(rules), errors
 
@@ -116,7 +153,8 @@ def _check_target(statement: ast.Statement, registry: Registry, text: str) -> li
     """The entity and fields a statement names must exist and suit the statement."""
     entity = registry.entities.get(statement.entity)
     if entity is None:
-        message = f"unknown entity '{statement.entity}'{did_you_mean(statement.entity, registry.entities)}"
+        hint = did_you_mean(statement.entity, registry.entities)
+        message = f"unknown entity '{statement.entity}'{hint}"
         return [RuleError.at(statement.entity_span, message, text, UNKNOWN_NAME)]
     problems: list[RuleError] = []
     names = list(statement.on_fields)
@@ -133,44 +171,72 @@ def _check_target(statement: ast.Statement, registry: Registry, text: str) -> li
         return problems
     spec = entity.field_map.get(statement.field)
     if spec is None or spec.type in ("auto_number", "child_table", "many_to_many", "file"):
-        what = "a system field" if spec is None else f"a {spec.type.replace('_', ' ')} field"
-        return [RuleError.at(statement.field_span, f"{statement.entity}.{statement.field} is {what}; "
-                             f"a {statement.kind} cannot set it", text, USAGE)]
+        what = "a system field" if spec is None else f"a field of type {spec.type}"
+        return [
+            RuleError.at(
+                statement.field_span,
+                f"{statement.entity}.{statement.field} is {what}; a {statement.kind} cannot set it",
+                text,
+                USAGE,
+            )
+        ]
     if statement.kind == "formula" and spec.expression:
-        return [RuleError.at(statement.field_span, f"{statement.entity}.{statement.field} already has its formula "
-                             f"in {spec.place}", text, USAGE)]
+        return [
+            RuleError.at(
+                statement.field_span,
+                f"{statement.entity}.{statement.field} already has its formula in {spec.place}",
+                text,
+                USAGE,
+            )
+        ]
     if statement.kind == "default" and spec.type == "formula":
-        return [RuleError.at(statement.field_span, f"{statement.entity}.{statement.field} is a formula field; "
-                             "it cannot have a default", text, USAGE)]
-    _ = field_type
+        return [
+            RuleError.at(
+                statement.field_span,
+                f"{statement.entity}.{statement.field} is a formula field; "
+                "it cannot have a default",
+                text,
+                USAGE,
+            )
+        ]
     return problems
 
 
 def formula_order(formulas: Iterable[Rule]) -> tuple[list[Rule], list[RuleError]]:
-    """Formulas sorted so that each follows those it reads; errors for circular formulas."""
+    """Formulas sorted so that each follows those it reads, leaving out (with an error) the
+    formulas that depend on each other in a circle."""
     by_field = {r.field: r for r in formulas}
     order: list[Rule] = []
     errors: list[RuleError] = []
     state: dict[str, str] = {}
+    circular: set[str] = set()
 
     def visit(name: str, trail: list[str]) -> None:
         if state.get(name) == "done":
             return
         if state.get(name) == "active":
             rule = by_field[name]
-            cycle = " -> ".join(f"{rule.entity}.{n}" for n in [*trail[trail.index(name):], name])
+            members = trail[trail.index(name) :]
+            circular.update(members)
+            cycle = " -> ".join(f"{rule.entity}.{n}" for n in [*members, name])
             checked = rule.expression.checked
-            errors.append(RuleError.at(checked.tree.span, f"formulas depend on each other: {cycle}",
-                                       checked.source, USAGE).in_file(rule.file))
+            errors.append(
+                RuleError.at(
+                    checked.tree.span,
+                    f"formulas depend on each other: {cycle}",
+                    checked.source,
+                    USAGE,
+                ).in_file(rule.file)
+            )
             return
         state[name] = "active"
         rule = by_field[name]
         for dependency in sorted(rule.expression.checked.dependencies.fields):
-            if dependency in by_field and dependency != name or dependency == name:
+            if dependency in by_field:
                 visit(dependency, [*trail, name])
         state[name] = "done"
         order.append(rule)
 
     for name in by_field:
         visit(name or "", [])
-    return order, errors
+    return [r for r in order if r.field not in circular], errors

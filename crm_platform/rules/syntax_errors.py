@@ -21,12 +21,60 @@ from crm_platform.rules.errors import SYNTAX, RuleError
 STATEMENT_KEYWORDS = ("validate", "formula", "default", "require", "hide", "readonly")
 KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null", "where", "when", "on"})
 EXPRESSION_START = frozenset(
-    {"NAME", "NUMBER", "STRING", "DATE", "DATETIME", "TRUE", "FALSE", "NULL", "VARIABLE", "LPAR", "LSQB", "MINUS", "NOT"}
+    {
+        "NAME",
+        "NUMBER",
+        "STRING",
+        "DATE",
+        "DATETIME",
+        "TRUE",
+        "FALSE",
+        "NULL",
+        "VARIABLE",
+        "LPAR",
+        "LSQB",
+        "MINUS",
+        "NOT",
+    }
 )
 NEEDS_OPERAND = frozenset(
-    {"PLUS", "MINUS", "STAR", "SLASH", "EQ", "NE", "LT", "LE", "GT", "GE", "AND", "OR", "NOT", "IN", "WHERE", "WHEN", "COMMA", "LPAR", "LSQB"}
+    {
+        "PLUS",
+        "MINUS",
+        "STAR",
+        "SLASH",
+        "EQ",
+        "NE",
+        "LT",
+        "LE",
+        "GT",
+        "GE",
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "WHERE",
+        "WHEN",
+        "COMMA",
+        "LPAR",
+        "LSQB",
+    }
 )
-ENDS_OPERAND = frozenset({"NAME", "NUMBER", "STRING", "DATE", "DATETIME", "TRUE", "FALSE", "NULL", "VARIABLE", "RPAR", "RSQB"})
+ENDS_OPERAND = frozenset(
+    {
+        "NAME",
+        "NUMBER",
+        "STRING",
+        "DATE",
+        "DATETIME",
+        "TRUE",
+        "FALSE",
+        "NULL",
+        "VARIABLE",
+        "RPAR",
+        "RSQB",
+    }
+)
 COMPARISONS = frozenset({"EQ", "NE", "LT", "LE", "GT", "GE"})
 
 _TERMINAL_NAMES = {
@@ -46,7 +94,8 @@ _TERMINAL_NAMES = {
 
 # Statement-level mistakes, matched with Lark's match_examples.
 _EXAMPLES: dict[str, list[str]] = {
-    "expected the error message in quotes after the entity name, e.g. validate deal \"Amount is required\" when ...": [
+    "expected the error message in quotes after the entity name, "
+    'e.g. validate deal "Amount is required" when ...': [
         "validate deal when x",
         "validate deal on amount when x",
         "validate deal amount",
@@ -64,8 +113,8 @@ _EXAMPLES: dict[str, list[str]] = {
         "require deal.x x",
         "hide deal.x x",
         "readonly deal.* x",
-        "validate deal \"m\" x",
-        "validate deal \"m\" on a x",
+        'validate deal "m" x',
+        'validate deal "m" on a x',
     ],
     "expected '=' and an expression, e.g. default lead.source = \"web\"": [
         "formula deal.x x",
@@ -86,7 +135,9 @@ def explain(
     if isinstance(exc, UnexpectedCharacters):
         return _bad_character(exc, text, source)
     tokens = _tokens(lark, text)
-    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+    if isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    ):
         return _early_end(exc, tokens, text, source)
     assert isinstance(exc, UnexpectedToken)
     return _unexpected_token(exc, tokens, source, parse if statement else None)
@@ -148,21 +199,32 @@ def _bad_character(exc: UnexpectedCharacters, text: str, source: str) -> RuleErr
         closing = rest.split("\n", 1)[0]
         return _error(
             Span(line, column, line, column + len(closing)),
-            f"unclosed string: add the closing {char} (a text must end on the line where it starts)",
+            f"unclosed string: add the closing {char} "
+            "(a text must end on the line where it starts)",
             source,
         )
     if rest.startswith("&&") or char == "&":
-        return _error(span, "use 'and' to combine conditions (and concat(a, b) to join texts)", source)
+        return _error(
+            span, "use 'and' to combine conditions (and concat(a, b) to join texts)", source
+        )
     if char == "|":
         return _error(span, "use 'or' to combine conditions", source)
     if char == "!":
         return _error(span, "use 'not' to negate a condition, and '!=' for 'not equal'", source)
     if char == "%":
-        return _error(span, "'%' must follow a number (40% means 0.40); for the remainder use mod(a, b)", source)
+        return _error(
+            span,
+            "'%' must follow a number (40% means 0.40); for the remainder use mod(a, b)",
+            source,
+        )
     if char == "$":
         return _error(span, "'$' must start a variable such as $user.id or $user.role", source)
     if char in "{};:":
-        return _error(span, f"unexpected '{char}': the rules language has no blocks or statements separators", source)
+        return _error(
+            span,
+            f"unexpected '{char}': the rules language has no blocks or statements separators",
+            source,
+        )
     return _error(span, f"unexpected character '{char}'", source)
 
 
@@ -190,12 +252,18 @@ def _early_end(exc: UnexpectedInput, tokens: list[Token], text: str, source: str
         opener = still_open[-1]
         closer = ")" if opener.type == "LPAR" else "]"
         kind = "parenthesis" if opener.type == "LPAR" else "bracket"
-        return _error(_span(opener), f"unbalanced {kind}: this '{opener}' is never closed; add '{closer}'", source)
+        return _error(
+            _span(opener),
+            f"unbalanced {kind}: this '{opener}' is never closed; add '{closer}'",
+            source,
+        )
     expected = getattr(exc, "expected", None) or set()
     if "WHEN" in expected:
         return _error(end, "expected 'when' and a condition", source)
     if "STRING" in expected:
-        return _error(end, "expected the error message in quotes, e.g. \"Amount is required\"", source)
+        return _error(
+            end, 'expected the error message in quotes, e.g. "Amount is required"', source
+        )
     return _error(end, f"the rule ends too early; expected {_expected(expected)}", source)
 
 
@@ -216,15 +284,27 @@ def _unexpected_token(
         opener = "(" if token.type == "RPAR" else "["
         if not any(t.type == ("LPAR" if opener == "(" else "LSQB") for t in _open_brackets(before)):
             kind = "parenthesis" if opener == "(" else "bracket"
-            return _error(span, f"unbalanced {kind}: this '{value}' has no matching '{opener}'", source)
+            return _error(
+                span, f"unbalanced {kind}: this '{value}' has no matching '{opener}'", source
+            )
         if prev is not None and prev.type == "LPAR":
             return _error(span, "expected an expression inside '( )'", source)
-    if token.type == "EQ" and prev is not None and prev.type in ("EQ", "LT", "GT", "NE") and adjacent:
+    if (
+        token.type == "EQ"
+        and prev is not None
+        and prev.type in ("EQ", "LT", "GT", "NE")
+        and adjacent
+    ):
         return _error(_span(prev).to(span), "use a single '=' to compare (not '==')", source)
     if token.type == "GT" and prev is not None and prev.type == "LT" and adjacent:
         return _error(_span(prev).to(span), "use '!=' for 'not equal' (not '<>')", source)
     if token.type == "WHERE":
-        return _error(span, "'where' filters child rows inside count, sum, min or max, e.g. sum(lines.amount where paid)", source)
+        return _error(
+            span,
+            "'where' filters child rows inside count, sum, min or max, "
+            "e.g. sum(lines.amount where paid)",
+            source,
+        )
     if token.type == "NAME" and value.lower() in KEYWORDS and value != value.lower():
         return _error(span, f"write '{value.lower()}' in lower case", source)
     if token.type in COMPARISONS and _comparison_before(before):
@@ -237,7 +317,8 @@ def _unexpected_token(
         hint = f"; did you mean '{guess[0]}'?" if guess else ""
         return _error(
             span,
-            f"unknown statement '{value}'{hint} (a statement starts with {', '.join(STATEMENT_KEYWORDS)})",
+            f"unknown statement '{value}'{hint} "
+            f"(a statement starts with {', '.join(STATEMENT_KEYWORDS)})",
             source,
         )
     if parse is not None:
@@ -247,10 +328,13 @@ def _unexpected_token(
     if prev is not None and prev.type in ENDS_OPERAND and token.type in EXPRESSION_START:
         return _error(
             span,
-            f"missing operator before {_describe(token)}: expected 'and', 'or', a comparison or an operator",
+            f"missing operator before {_describe(token)}: "
+            "expected 'and', 'or', a comparison or an operator",
             source,
         )
-    return _error(span, f"unexpected {_describe(token)}; expected {_expected(exc.expected)}", source)
+    return _error(
+        span, f"unexpected {_describe(token)}; expected {_expected(exc.expected)}", source
+    )
 
 
 def _comparison_before(before: list[Token]) -> bool:

@@ -144,14 +144,20 @@ def arithmetic_result(op: str, left: RuleType, right: RuleType) -> RuleType | No
     if left.kind == "null" and right.kind == "null":
         return NULL
     if (left.numeric or left.kind == "null") and (right.numeric or right.kind == "null"):
-        return _numeric_result(op, left if left.numeric else right, right if right.numeric else left)
+        return _numeric_result(
+            op, left if left.numeric else right, right if right.numeric else left
+        )
     if op in "+-" and left.kind == "date" and right.kind in ("integer", "null"):
         return DATE
     if op == "+" and left.kind in ("integer", "null") and right.kind == "date":
         return DATE
     if op == "-" and left.kind == "date" and right.kind == "date":
         return INTEGER
-    if op == "+" and (left.textual or left.kind == "null") and (right.textual or right.kind == "null"):
+    if (
+        op == "+"
+        and (left.textual or left.kind == "null")
+        and (right.textual or right.kind == "null")
+    ):
         return TEXT
     return None
 
@@ -186,6 +192,8 @@ def comparable(left: RuleType, right: RuleType) -> bool:
         return True
     if left.kind == right.kind == "reference":
         return left.entity == right.entity
+    if {left.kind, right.kind} == {"reference", "integer"}:
+        return True  # a record id written as a number
     return left.kind == right.kind and left.kind in ("boolean", "date", "datetime")
 
 

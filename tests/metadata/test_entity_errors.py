@@ -124,10 +124,9 @@ def test_entity_file_holding_a_list(root: Path) -> None:
 def test_file_that_is_not_utf8(root: Path) -> None:
     folder = write_pack(root, "x", {})
     (folder / "entities").mkdir()
-    (folder / "entities" / "account.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    (folder / "entities" / "account.yaml").write_bytes(b"name: account\nlabel: {en: Caf\xe9, zh-CN: X}\n")
     p = only(root, "x")
-    assert p.file == FILE
-    assert "cannot read file" in p.message and "UTF-8" in p.message
+    assert_at(p, FILE, 2, 16, "byte 0xe9 is not UTF-8", "save pack files as UTF-8", code="pack.not_utf8")
 
 
 # --- JSON Schema ----------------------------------------------------------------------------

@@ -418,3 +418,10 @@ def test_seed_value_of_a_field_with_a_bad_bound_is_not_a_crash(root: Path) -> No
     with pytest.raises(PackError) as info:
         load_registry(["x"], [root])
     assert [p.code for p in info.value.problems] == ["field.bad_bound", "seed.bad_value"]
+
+
+def test_seed_record_with_a_bad_field_name_points_at_the_name(root: Path) -> None:
+    found = problems_with(root, {"seed/tag.yaml": "entity: tag\nrecords:\n  - {_key: a, Name: Hot}\n  - {_key: 'b c', name: Cold}\n"})
+    assert [(p.line, p.column) for p in found] == [(3, 15), (4, 12)]
+    assert "record 'a': property name 'Name' is not valid; expected _key, _owner or a field name" in found[0].message
+    assert "record 'b c': _key 'b c' is not valid; expected a record key" in found[1].message

@@ -39,6 +39,19 @@ class AccessControl:
         grants = self.store.grants(actor.user_id)
         return grants.scope(governing.name, action)
 
+    def is_administrator(self, actor: Actor) -> bool:
+        """Administrators (the is_admin flag, or a role granting every action on every entity
+        with scope all) manage users, roles, the org tree and every record."""
+        if actor.is_admin:
+            return True
+        if actor.user_id is None:
+            return False
+        return self.store.grants(actor.user_id).scopes.get(("*", "*")) == "all"
+
+    def require_administrator(self, actor: Actor) -> None:
+        if not self.is_administrator(actor):
+            raise Forbidden("only administrators may manage users, roles and the org tree")
+
     def require(self, actor: Actor, entity: Entity, action: str) -> str:
         scope = self.scope(actor, entity, action)
         if scope is None:

@@ -59,6 +59,12 @@ class RecordService:
             self._visible(conn, actor, entity, record_id, "read", include_deleted)
             return self._get(conn, actor, entity, record_id, include_deleted)
 
+    def check(self, actor: Actor, entity_name: str, record_id: int, action: str) -> None:
+        """404 unless the actor sees the record, 403 unless they may do `action` on it."""
+        entity = self.entity(entity_name)
+        with self.site.engine.connect() as conn:
+            self._visible(conn, actor, entity, record_id, action)
+
     def _visible(self, conn: sa.Connection, actor: Actor, entity: Entity, record_id: int, action: str, include_deleted: bool = False) -> Any:
         """The row when the actor may see it (else 404) and may do `action` on it (else 403)."""
         table = self.table(entity)

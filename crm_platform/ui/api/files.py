@@ -43,7 +43,9 @@ async def upload_file(request: Request) -> Response:
 
 
 async def download_file(request: Request) -> Response:
-    row, path = FileStore(request.app.state.site).open(request.path_params["id"])
+    store = FileStore(request.app.state.site)
+    store.check_readable(request.state.actor, request.path_params["id"])
+    row, path = store.open(request.path_params["id"])
     return FileResponse(path, media_type=row["content_type"], filename=row["name"], headers={"X-Content-Type-Options": "nosniff"})
 
 

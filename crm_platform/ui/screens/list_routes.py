@@ -71,6 +71,7 @@ async def export_csv(request: Request) -> Response:
     screen = ListScreen.build(site.registry, entity, _params(request))
     lang = language_of(request)
     actor = request.state.actor
+    site.access.require(actor, entity, "export")
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()

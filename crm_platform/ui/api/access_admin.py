@@ -1,0 +1,170 @@
+"""Administration over the API: roles and grants, field access, org units, users, reassignment;
+and sharing one record (by whoever may update it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crm_platform.engine.records.errors import FieldError, NotFound, ValidationFailed
+from crm_platform.ui.responses import json_response, no_content, read_json
+
+
+def _admin(request: Request) -> Any:
+    site = request.app.state.site
+    site.access.require_administrator(request.state.actor)
+    return site
+
+
+async def _body(request: Request, *required: str) -> dict[str, Any]:
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError("body", "expected a JSON object")])
+    missing = [FieldError(k, f"{k} is required", "required") for k in required if data.get(k) in (None, "")]
+    if missing:
+        raise ValidationFailed(missing)
+    return data
+
+
+async def list_roles(request: Request) -> Response:
+    return json_response({"data": _admin(request).permissions.list_roles()})
+
+
+async def create_role(request: Request) -> Response:
+    site = _admin(request)
+    data = await _body(request, "name", "label_en")
+    site.permissions.create_role(str(data["name"]), str(data["label_en"]), data.get("label_zh"))
+    return json_response({"name": data["name"]}, status=201)
+
+
+async def grant(request: Request) -> Response:
+    site = _admin(request)
+    data = await _body(request, "entity", "action", "scope")
+    site.permissions.grant(request.path_params["role"], str(data["entity"]), str(data["action"]), str(data["scope"]))
+    return json_response({"role": request.path_params["role"], **{k: data[k] for k in ("entity", "action", "scope")}}, status=201)
+
+
+async def revoke(request: Request) -> Response:
+    site = _admin(request)
+    entity, action = request.query_params.get("entity"), request.query_params.get("action")
+    if not entity or not action:
+        raise ValidationFailed([FieldError("entity", "entity and action query parameters are required", "required")])
+    site.permissions.revoke(request.path_params["role"], entity, action)
+    return no_content()
+
+
+async def field_access(request: Request) -> Response:
+    site = _admin(request)
+    data = await _body(request, "entity", "field")
+    site.permissions.set_field_access(request.path_params["role"], str(data["entity"]), str(data["field"]), data.get("access"))
+    return no_content()
+
+
+async def list_units(request: Request) -> Response:
+    site = _admin(request)
+    units = site.schema.system["crm_org_unit"]
+    with site.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(sa.select(units.c.id, units.c.name, units.c.kind, units.c.parent_id, units.c.path).order_by(units.c.path)).mappings()]
+    return json_response({"data": rows})
+
+
+async def create_unit(request: Request) -> Response:
+    site = _admin(request)
+    data = await _body(request, "name", "kind")
+    parent = data.get("parent_id")
+    unit_id = site.permissions.create_unit(str(data["name"]), str(data["kind"]), parent if isinstance(parent, int) else None)
+    return json_response({"id": unit_id}, status=201)
+
+
+def _user_json(site: Any, row: Any) -> dict[str, Any]:
+    return {"id": row["id"], "username": row["username"], "display_name": row["display_name"], "email": row["email"],
+            "unit_id": row["unit_id"], "manager_id": row["manager_id"], "active": row["active"], "is_admin": row["is_admin"],
+            "roles": site.access.store.roles_of(row["id"])}
+
+
+async def list_users(request: Request) -> Response:
+    site = _admin(request)
+    users = site.schema.system["crm_user"]
+    with site.engine.connect() as conn:
+        rows = conn.execute(sa.select(users).order_by(users.c.username)).mappings().all()
+    return json_response({"data": [_user_json(site, r) for r in rows]})
+
+
+async def create_user(request: Request) -> Response:
+    site = _admin(request)
+    data = await _body(request, "username", "password")
+    unit, manager = data.get("unit_id"), data.get("manager_id")
+    user_id = site.users.create_user(str(data["username"]), str(data["password"]), data.get("display_name"), data.get("email"),
+                                     language=data.get("language") or "en", unit_id=unit if isinstance(unit, int) else None,
+                                     manager_id=manager if isinstance(manager, int) else None)
+    for role in data.get("roles") or []:
+        site.permissions.assign_role(user_id, str(role))
+    return json_response({"id": user_id}, status=201)
+
+
+async def update_user(request: Request) -> Response:
+    site = _admin(request)
+    user_id = request.path_params["id"]
+    data = await _body(request)
+    if site.users.actor(user_id) is None:
+        raise NotFound(f"user {user_id} not found")
+    if "unit_id" in data:
+        site.permissions.set_unit(user_id, data["unit_id"])
+    if "manager_id" in data:
+        site.permissions.set_manager(user_id, data["manager_id"])
+    if "roles" in data:
+        wanted = {str(r) for r in data["roles"] or []}
+        current = set(site.access.store.roles_of(user_id))
+        for role in wanted - current:
+            site.permissions.assign_role(user_id, role)
+        for role in current - wanted:
+            site.permissions.unassign_role(user_id, role)
+    return json_response({"id": user_id})
+
+
+async def reassign(request: Request) -> Response:
+    site = _admin(request)
+    data = await _body(request, "to_user_id")
+    counts = site.permissions.reassign(request.path_params["id"], int(data["to_user_id"]))
+    return json_response({"moved": counts})
+
+
+async def list_shares(request: Request) -> Response:
+    site = request.app.state.site
+    entity, record_id = request.path_params["entity"], request.path_params["id"]
+    site.records.get(request.state.actor, entity, record_id)
+    return json_response({"data": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in s.items()} for s in site.permissions.shares_of(entity, record_id)]})
+
+
+async def share(request: Request) -> Response:
+    """Share a record with a user or a unit; whoever may update the record may share it."""
+    site = request.app.state.site
+    entity, record_id = request.path_params["entity"], request.path_params["id"]
+    actor = request.state.actor
+    site.records.check(actor, entity, record_id, "update")
+    data = await _body(request, "access")
+    user_id, unit_id = data.get("user_id"), data.get("unit_id")
+    share_id = site.permissions.share(entity, record_id, str(data["access"]), actor.user_id,
+                                      user_id=user_id if isinstance(user_id, int) else None, unit_id=unit_id if isinstance(unit_id, int) else None)
+    return json_response({"id": share_id}, status=201)
+
+
+routes = [
+    Route("/admin/roles", list_roles, methods=["GET"]),
+    Route("/admin/roles", create_role, methods=["POST"]),
+    Route("/admin/roles/{role:str}/grants", grant, methods=["POST"]),
+    Route("/admin/roles/{role:str}/grants", revoke, methods=["DELETE"]),
+    Route("/admin/roles/{role:str}/fields", field_access, methods=["PUT"]),
+    Route("/admin/units", list_units, methods=["GET"]),
+    Route("/admin/units", create_unit, methods=["POST"]),
+    Route("/admin/users", list_users, methods=["GET"]),
+    Route("/admin/users", create_user, methods=["POST"]),
+    Route("/admin/users/{id:int}", update_user, methods=["PATCH"]),
+    Route("/admin/users/{id:int}/reassign", reassign, methods=["POST"]),
+    Route("/records/{entity:str}/{id:int}/shares", list_shares, methods=["GET"]),
+    Route("/records/{entity:str}/{id:int}/shares", share, methods=["POST"]),
+]
