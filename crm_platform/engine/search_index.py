@@ -218,8 +218,11 @@ class _PostgresIndexes:
 
     def sync(self, wanted: dict[str, tuple[str, ...]]) -> list[str]:
         changes: list[str] = []
-        for name, sql in _PG_FUNCTIONS.items():
-            if self.conn.execute(sa.text("SELECT to_regprocedure(:sig)"), {"sig": f"{name}(text)"}).scalar() is None:
+        for name, sql in _PG_FUNCTIONS.items():  # in the site's schema, where the unqualified calls find them first
+            found = self.conn.execute(sa.text(
+                "SELECT 1 FROM pg_proc WHERE proname = :name AND pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+            ), {"name": name}).first()
+            if found is None:
                 self.conn.exec_driver_sql(sql)
                 changes.append(f"create function {name}")
         want = {(table, column) for table, columns in wanted.items() for column in columns}

@@ -17,7 +17,7 @@ from crm_platform.engine.records.errors import RecordError
 from crm_platform.engine.site import Site
 from crm_platform.ui import pages
 from crm_platform.ui.api import access_admin, account, files, meta, openapi, records
-from crm_platform.ui.screens import kanban, list_routes, record_routes
+from crm_platform.ui.screens import admin_routes, kanban, list_routes, record_routes
 from crm_platform.ui.responses import error_response, json_response, record_error_response
 from crm_platform.ui.security import AuthMiddleware
 from crm_platform.ui.templating import render
@@ -53,6 +53,7 @@ def create_app(site: Site) -> Starlette:
         Mount("/api/v1", routes=api_routes),
         Mount("/static", app=StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
         *pages.routes,
+        *admin_routes.routes,
         *kanban.routes,
         *list_routes.routes,
         *record_routes.routes,

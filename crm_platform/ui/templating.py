@@ -6,6 +6,7 @@ Registry and the navigation; a template never queries anything itself.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,18 @@ def language_of(request: Request) -> str:
     return "zh-CN" if accept.lower().startswith("zh") else "en"
 
 
+def _visible_menus(site: Any, actor: Any) -> list[Any]:
+    """The packs' menus without the items the user may not read (and without emptied groups)."""
+    if actor is None:
+        return []
+    result = []
+    for menu in site.registry.menus:
+        items = tuple(i for i in menu.items if site.access.can(actor, site.registry.entity(i.entity), "read"))
+        if items:
+            result.append(dataclasses.replace(menu, items=items))
+    return result
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
@@ -49,14 +62,16 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     def t(key: str, **values: object) -> str:
         return translate(key, lang, **values)
 
+    actor = getattr(request.state, "actor", None)
     base = {
-        "actor": getattr(request.state, "actor", None),
+        "actor": actor,
+        "is_admin": actor is not None and site.access.is_administrator(actor),
         "lang": lang,
         "zh": lang == "zh-CN",
         "t": t,
         "csrf_token": csrf_token(request),
         "registry": site.registry,
-        "menus": site.registry.menus,
+        "menus": _visible_menus(site, actor),
         "path": request.url.path,
     }
     ctx = {**base, **(context or {})}

@@ -3,6 +3,7 @@ shows, and the payload built from a submitted form (only the fields the user cha
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,20 @@ def layout(entity: Entity, form: Form | None) -> list[FormSection]:
         return list(form.sections)
     names = tuple(f.name for f in entity.fields)
     return [FormSection(Label("Details", "详情"), names, 2)]
+
+
+def visible_sections(sections: list[FormSection], restricted: dict[str, str], editable_only: bool = False) -> list[FormSection]:
+    """The sections without the fields hidden from the user (and without read-only ones when
+    reading a submission: those are never written from a form)."""
+    drop = {name for name, access in restricted.items() if access == "hidden" or editable_only}
+    if not drop:
+        return sections
+    result = []
+    for section in sections:
+        names = tuple(n for n in section.fields if n not in drop)
+        if names:
+            result.append(dataclasses.replace(section, fields=names))
+    return result
 
 
 def initial_values(entity: Entity, record: dict[str, Any] | None, registry: Any = None) -> dict[str, Any]:

@@ -35,7 +35,8 @@ async def list_page(request: Request) -> Response:
     entity = site.records.entity(request.path_params["entity"])
     if entity.child_of:
         raise BadRequest(f"{entity.name} rows are listed on their {entity.child_of}")
-    screen = ListScreen.build(site.registry, entity, _params(request)).load(site.records, request.state.actor)
+    hidden = site.access.hidden_fields(request.state.actor, entity)
+    screen = ListScreen.build(site.registry, entity, _params(request), hidden).load(site.records, request.state.actor)
     sort_param = ",".join(("-" if k.descending else "") + k.field for k in screen.query.sort)
     reference_titles = _filter_titles(site, request.state.actor, screen)
     context = {"screen": screen, "entity": entity, "sort_param": sort_param, "kanban_field": kanban_field_of(entity),
@@ -68,7 +69,7 @@ async def export_csv(request: Request) -> Response:
     """Every record of the current view (all pages), with the view's columns, as CSV (UTF-8 with BOM for Excel)."""
     site = site_of(request)
     entity = site.records.entity(request.path_params["entity"])
-    screen = ListScreen.build(site.registry, entity, _params(request))
+    screen = ListScreen.build(site.registry, entity, _params(request), site.access.hidden_fields(request.state.actor, entity))
     lang = language_of(request)
     actor = request.state.actor
     site.access.require(actor, entity, "export")

@@ -54,7 +54,7 @@ class ListScreen:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, registry: Registry, entity: Entity, raw_params: Sequence[tuple[str, str]]) -> ListScreen:
+    def build(cls, registry: Registry, entity: Entity, raw_params: Sequence[tuple[str, str]], hidden: set[str] | frozenset[str] = frozenset()) -> ListScreen:
         """Raises BadRequest (naming the parameter) for a parameter the list does not know."""
         params = [(k, v) for k, v in raw_params if v.strip() != "" and k != "csrf_token"]
         view_name = next((v for k, v in params if k == "view"), None)
@@ -64,7 +64,7 @@ class ListScreen:
         view = view or registry.default_list_view(entity.name)
         default_sort = view.sort if view else (SortKey("created_at", True),)
         query = parse_list_params(entity, params, default_sort=default_sort, default_page_size=view.page_size if view else 25)
-        columns = [column_field(entity, name) for name in (view.columns if view else _fallback_columns(entity))]
+        columns = [column_field(entity, name) for name in (view.columns if view else _fallback_columns(entity)) if name not in hidden]
         filters = [_control(f, dict(params)) for f in columns if f.value_type in FILTERABLE and f.name in entity.field_map]
         return cls(registry, entity, view, params, query, columns, filters)
 

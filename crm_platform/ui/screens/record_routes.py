@@ -14,7 +14,7 @@ from crm_platform.engine.records.errors import Conflict, FieldError, NotFound, R
 from crm_platform.metadata.model import Entity
 from crm_platform.ui.i18n import translate
 from crm_platform.ui.screens.common import form_data, kanban_field_of, site_of
-from crm_platform.ui.screens.form_input import ORIGINAL_PREFIX, initial_values, layout, read_submission, row_indexes, widget_of
+from crm_platform.ui.screens.form_input import ORIGINAL_PREFIX, initial_values, layout, read_submission, row_indexes, visible_sections, widget_of
 from crm_platform.ui.screens.related import related_lists, timeline
 from crm_platform.ui.templating import is_htmx, language_of, render
 
@@ -41,7 +41,7 @@ async def detail(request: Request) -> Response:
         return render(request, "not_found.html", {}, status=404)
     form = _form_meta(request, entity)
     context = {
-        "entity": entity, "record": record, "sections": layout(entity, form),
+        "entity": entity, "record": record, "sections": visible_sections(layout(entity, form), site.access.field_access(actor, entity)),
         "related": related_lists(site, actor, entity, form, record["id"]),
         "timeline": timeline(site, actor, entity, record["id"], language_of(request)),
         "attachments": Attachments(site).of(entity.name, record["id"]),
@@ -64,9 +64,14 @@ def _form_context(request: Request, entity: Entity, record: dict[str, Any] | Non
             link_options[f.name] = [(str(r["id"]), str(r.get(target.title_field or "id") or r["id"])) for r in page.records]
     child_entities = {f.name: site.registry.entity(f.entity) for f in entity.fields if f.type == "child_table" and f.entity}
     child_rows = {name: row_indexes(values, name) for name in child_entities}
-    return {"entity": entity, "record": record, "editing": record is not None, "sections": layout(entity, form), "values": values, "errors": errors,
+    restricted = site.access.field_access(request.state.actor, entity)
+
+    def widget_for(f: Any) -> str:
+        return "readonly" if restricted.get(f.name) == "read_only" else widget_of(f)
+
+    return {"entity": entity, "record": record, "editing": record is not None, "sections": visible_sections(layout(entity, form), restricted), "values": values, "errors": errors,
             "child_entities": child_entities, "child_rows": child_rows,
-            "originals": originals if originals is not None else values, "conflict": conflict or [], "widget_of": widget_of,
+            "originals": originals if originals is not None else values, "conflict": conflict or [], "widget_of": widget_for,
             "orig_prefix": ORIGINAL_PREFIX, "link_options": link_options, "titles": _prefill_titles(request, entity, values)}
 
 
@@ -124,7 +129,7 @@ async def _save(request: Request, record_id: int | None) -> Response:
     entity = _entity(request)
     actor = request.state.actor
     form = await form_data(request)
-    sections = layout(entity, _form_meta(request, entity))
+    sections = visible_sections(layout(entity, _form_meta(request, entity)), site.access.field_access(actor, entity), editable_only=True)
     submission = read_submission(entity, sections, form, creating=record_id is None, registry=site.registry)
     lang = language_of(request)
     record = None
