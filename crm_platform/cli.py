@@ -19,11 +19,13 @@ db_app = typer.Typer(help="Plan and apply schema changes.", no_args_is_help=True
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 token_app = typer.Typer(help="Personal access tokens for the API.", no_args_is_help=True)
+role_app = typer.Typer(help="Roles and what they may do.", no_args_is_help=True)
 app.add_typer(pack_app, name="pack")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(role_app, name="role")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -249,6 +251,62 @@ def token_create(
     token, info = site.users.create_token(user["id"], name, days)
     out.print(token, markup=False)
     err.print(f"token '{info['name']}' for {username}; send it as 'Authorization: Bearer <token>'")
+
+
+@role_app.command("list")
+def role_list() -> None:
+    """Every role with its grants (entity action scope) and field access."""
+    site = _site()
+    for role in site.permissions.list_roles():
+        includes = f" includes {', '.join(role['includes'])}" if role["includes"] else ""
+        out.print(f"{role['name']} ({role['label_en']} / {role['label_zh']}, {role['source']}){includes}", markup=False)
+        for g in sorted(role["grants"], key=lambda g: (g["entity"], g["action"])):
+            out.print(f"    {g['entity']:18} {g['action']:10} {g['scope']}", markup=False)
+        for f in role["fields"]:
+            out.print(f"    field {f['entity']}.{f['field']}: {f['access']}", markup=False)
+
+
+@role_app.command("grant")
+def role_grant(role: str, entity: str, action: str, scope: str) -> None:
+    """Let ROLE do ACTION on ENTITY (or *) within SCOPE (own, unit, unit_and_below, all)."""
+    from crm_platform.engine.records.errors import RecordError
+
+    site = _site()
+    try:
+        site.permissions.grant(role, entity, action, scope)
+    except RecordError as exc:
+        _fail("; ".join(d.message for d in exc.details) or exc.message)
+    out.print(f"{role} may now {action} {entity} ({scope})")
+
+
+@user_app.command("assign")
+def user_assign(username: str, role: str) -> None:
+    """Give a user a role."""
+    from crm_platform.engine.records.errors import RecordError
+
+    site = _site()
+    user = site.users.find(username)
+    if user is None:
+        _fail(f"no user '{username}'")
+        return
+    try:
+        site.permissions.assign_role(user["id"], role)
+    except RecordError as exc:
+        _fail(exc.message)
+    out.print(f"{username} now holds {role}")
+
+
+@user_app.command("reassign")
+def user_reassign(from_user: str, to_user: str) -> None:
+    """Give every record FROM_USER owns to TO_USER (a rep leaves: nothing is lost)."""
+    site = _site()
+    source, target = site.users.find(from_user), site.users.find(to_user)
+    if source is None or target is None:
+        _fail(f"no user '{from_user if source is None else to_user}'")
+        return
+    counts = site.permissions.reassign(source["id"], target["id"])
+    total = sum(counts.values())
+    out.print(f"moved {total} record(s) from {from_user} to {to_user}: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
 
 
 @app.command("serve")

@@ -90,6 +90,7 @@ class _SqlCompiler(SqlBuilder):
             return SqlValue(expr, rule_type)
         scale = getattr(column_type, "scale", None)
         scaled = isinstance(column_type, sa.types.TypeDecorator) and isinstance(scale, int)
+        scale = scale if isinstance(scale, int) else 0
         percent = rule_type.kind == "percent"
         if self.sqlite:
             if scaled:

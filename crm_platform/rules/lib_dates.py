@@ -109,6 +109,18 @@ def _add_days_sql_check(info: CallInfo) -> str | None:
     return None
 
 
+def _python_days_between(args: list[Closure], info: CallInfo) -> Closure:
+    if any(x.kind != "date" for x in info.types):
+        return strict(rt.days_between)(args, info)
+    start, end = args
+
+    def dates(c: Any) -> int | None:  # the common case, without conversions
+        a, b = start(c), end(c)
+        return None if a is None or b is None else (b - a).days
+
+    return dates
+
+
 # ---- Python forms reading the context ----
 
 
@@ -226,7 +238,7 @@ SPECS = [
         "days_between(start, end) -> number",
         "whole days from `start` to `end` (negative if `end` is earlier)",
         typed([Param("start", "temporal"), Param("end", "temporal")], t.INTEGER),
-        strict(rt.days_between),
+        _python_days_between,
         _sql_days_between,
         min_args=2,
         max_args=2,

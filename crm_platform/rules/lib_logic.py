@@ -89,7 +89,7 @@ def _python_case(args: list[Closure], info: CallInfo) -> Closure:
     otherwise = args[-1] if (len(args) - 1) % 2 == 1 else _nothing
     constants = all(info.literals[i] is not NOT_LITERAL for i in range(1, len(args) - 1, 2))
     if constants:
-        table = {}
+        table: dict[Any, Closure] = {}
         for i in range(1, len(args) - 1, 2):
             table.setdefault(info.literals[i], args[i + 1])
 

@@ -166,7 +166,7 @@ def _sql_startswith(s: SqlBuilder, a: list[SqlValue], info: CallInfo) -> SqlValu
 
 def _sql_concat(s: SqlBuilder, a: list[SqlValue], info: CallInfo) -> SqlValue:
     parts = [sa.func.coalesce(s.expr(v), sa.literal("", sa.Text())) for v in a]
-    joined = parts[0]
+    joined: Any = parts[0]
     for part in parts[1:]:
         joined = joined.concat(part)
     return s.text(joined)

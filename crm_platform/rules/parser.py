@@ -51,7 +51,7 @@ def _parse(text: str, start: str, source: str) -> ast.Node:
     if not body.strip():
         raise RuleError("the rule is empty: write an expression", code=SYNTAX, source_line="")
     try:
-        node = _lark().parse(text, start=start)
+        node: ast.Node = _lark().parse(text, start=start)  # type: ignore[assignment]
     except UnexpectedInput as exc:
         parse = functools.partial(_lark().parse, start=start)
         raise explain(exc, text, source, parse, _lark(), statement=start == "statement") from None

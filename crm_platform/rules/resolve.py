@@ -106,7 +106,7 @@ def resolve_path(registry: Registry, entity_name: str, path: tuple[str, ...]) ->
                 f"'{name}' refers to a {_system_name(field_type.entity)}, "
                 "whose fields rules cannot read",
             )
-        current = field_type.entity
+        current = field_type.entity or ""
     return steps
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -382,3 +383,11 @@ def test_user_attributes(registry: Registry) -> None:
     assert evaluate(registry, "owner_id = $user.id", {"owner_id": 7}, purpose="condition") is True
     assert evaluate(registry, "unit_id = $user.unit", {"unit_id": 4}, purpose="condition") is False
     assert evaluate(registry, "$user.name") == "Ann"
+
+
+def test_readme_documents_every_function() -> None:
+    readme = (
+        Path(__file__).resolve().parents[2] / "crm_platform" / "rules" / "README.md"
+    ).read_text("utf-8")
+    missing = [name for name in FUNCTIONS if f"`{name}(" not in readme]
+    assert missing == []

@@ -4,6 +4,7 @@ compiled and evaluated."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from decimal import Decimal
 
@@ -128,6 +129,11 @@ RECORD = {
 }
 
 
+TABLE = sa.Table(
+    "ent_company", sa.MetaData(), *(sa.Column(n) for n in [*FIELDS, "deleted_at", "parent_id"])
+)
+
+
 def exercise(registry: Registry, text: str) -> None:
     """Parse, check, compile and evaluate `text` every way; only rule errors may come out."""
     for purpose in ("condition", "formula", "filter"):
@@ -145,19 +151,11 @@ def exercise(registry: Registry, text: str) -> None:
             lookup=lambda *args: None,
             children=lambda relation, record: [RECORD],
         )
-        try:
+        with contextlib.suppress(RuleError):
             compiled.evaluate(context)
-        except RuleError:
-            pass
         if purpose == "filter":
-            md = sa.MetaData()
-            table = sa.Table(
-                "ent_company", md, *(sa.Column(n) for n in [*FIELDS, "deleted_at", "parent_id"])
-            )
-            try:
-                compile_filter(checked, table, lambda entity: table)
-            except RuleError:
-                pass
+            with contextlib.suppress(RuleError):
+                compile_filter(checked, TABLE, lambda entity: TABLE)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -15,7 +15,8 @@ FILE = "packs/testkit/rules/deal.rules"
 def test_each_statement_form(registry: Registry) -> None:
     text = "\n".join(
         [
-            'validate deal "Closed-won needs an amount" on amount when stage = "won" and isblank(amount)',
+            'validate deal "Closed-won needs an amount" on amount '
+            'when stage = "won" and isblank(amount)',
             "formula company.revenue = score * (1 - discount)",
             'default deal.stage = "open"',
             'require deal.close_date when stage = "won"',
@@ -68,7 +69,8 @@ validate deal "fine" when true
         "(a statement starts with validate, formula, default, require, hide, readonly)",
         f"{FILE}:5:24: 'dealr' is not a value of company.kind; did you mean 'dealer'?",
         f"{FILE}:6:6: unknown entity 'compny'; did you mean 'company'?",
-        f'{FILE}:7:39: unclosed string: add the closing " (a text must end on the line where it starts)',
+        f'{FILE}:7:39: unclosed string: add the closing " '
+        "(a text must end on the line where it starts)",
         f"{FILE}:8:14: unknown field 'close_dat' on deal; did you mean 'close_date'?",
         f"{FILE}:10:14: deal.stage already has a default (line 9)",
         f"{FILE}:11:14: deal.code is a field of type auto_number; a formula cannot set it",
@@ -114,7 +116,11 @@ def test_split_statements() -> None:
 
 
 def test_circular_formulas(registry: Registry) -> None:
-    text = "formula company.revenue = score + 1\nformula company.score = revenue * 2\nformula company.employees = 1\n"
+    text = (
+        "formula company.revenue = score + 1\n"
+        "formula company.score = revenue * 2\n"
+        "formula company.employees = 1\n"
+    )
     rules, errors = check_rule_file(text, registry, FILE)
     assert len(errors) == 1
     assert (
