@@ -52,6 +52,7 @@ def build_field(data: dict[str, Any], source: SourceFile, path: JsonPath, pack: 
         type=data["type"],
         label=build_label(data["label"], data["name"]),
         place=place_of(source, path),
+        expression_place=place_of(source, (*path, "expression")) if "expression" in data else None,
         required=bool(data.get("required", False)),
         default=_frozen(data.get("default")),
         help=build_label(data["help"], "") if "help" in data else None,

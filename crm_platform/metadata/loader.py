@@ -18,7 +18,7 @@ from crm_platform.metadata.access_assembly import build_org, build_roles
 from crm_platform.metadata.assembly import EntityAssembler
 from crm_platform.metadata.discovery import FoundPack, find_packs
 from crm_platform.metadata.errors import PackError, Problem
-from crm_platform.metadata.model import Label, PackInfo, Place, Registry
+from crm_platform.metadata.model import Label, PackInfo, Place, Registry, RuleSource
 from crm_platform.metadata.pack_reader import PackFiles, read_pack
 from crm_platform.metadata.screens_assembly import ScreenAssembler
 from crm_platform.metadata.yaml_source import display_path
@@ -53,7 +53,9 @@ def load_registry(pack_refs: Sequence[str], search: Sequence[Path] | None = None
         forms=MappingProxyType(screens.forms),
         menus=tuple(sorted(screens.menus, key=lambda m: (m.order, m.name))),
         seeds=tuple(screens.seeds),
-        extra=MappingProxyType({"roles": roles, "org": org}),
+        extra=MappingProxyType({"roles": roles, "org": org, "rule_sources": tuple(
+            RuleSource(file, text, files.pack.name) for files in pack_files for file, text in files.rule_files
+        )}),
     )
     return dataclasses.replace(registry, content_hash=content_hash(registry))
 

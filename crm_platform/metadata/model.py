@@ -86,6 +86,7 @@ class Field:
     on_delete: str = "restrict"
     format: str | None = None  # auto_number format, e.g. HT-{YYYY}-{seq:4}
     expression: str | None = None  # formula expression (rules language)
+    expression_place: Place | None = None
     result_type: str | None = None  # formula result type
     max_size_mb: int | None = None
     accept: tuple[str, ...] = ()
@@ -160,6 +161,8 @@ class ListView:
     page_size: int = 50
     default: bool = False
     pack: str = ""
+    filter: str | None = None  # a rules-language condition: only matching records are listed
+    filter_place: Place | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,15 @@ class SeedSet:
     records: tuple[SeedRecord, ...]
     place: Place
     pack: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSource:
+    """A rules file of a pack, as text: the rules layer parses and checks it against the Registry."""
+
+    file: str
+    text: str
+    pack: str
 
 
 @dataclass(frozen=True)

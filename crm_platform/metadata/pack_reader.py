@@ -34,6 +34,8 @@ class PackFiles:
 
     pack: FoundPack
     files: dict[str, list[SourceFile]] = field(default_factory=dict)
+    # The text of each rules/*.rules file: (shown path, text); checked by the rules layer.
+    rule_files: list[tuple[str, str]] = field(default_factory=list)
     # Names of entities whose files were invalid: other files' references to them are not
     # reported again as unknown.
     broken_entities: set[str] = field(default_factory=set)
@@ -59,6 +61,13 @@ def read_pack(pack: FoundPack) -> tuple[PackFiles, list[Problem]]:
             source = _read(path, schema, problems, result.broken_entities if kind == "entities" else None)
             if source is not None:
                 result.files.setdefault(kind, []).append(source)
+    rules_folder = folder / "rules"
+    if rules_folder.is_dir():
+        for path in sorted(rules_folder.glob("*.rules")):
+            try:
+                result.rule_files.append((display_path(path), path.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(Problem(display_path(path), None, None, f"cannot read file: {exc}", "pack.unreadable"))
     for kind in SINGLE_FILES:
         path = folder / f"{kind}.yaml"
         if path.is_file():

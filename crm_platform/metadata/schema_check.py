@@ -129,7 +129,8 @@ def _context(data: Any, path: JsonPath) -> str:
             break
         if isinstance(step, int) and isinstance(parent_key, str) and isinstance(node, (dict, list)):
             noun = _ITEM_NOUNS.get(parent_key, "item")
-            ident = node.get("name") or node.get("value") or node.get("_key") if isinstance(node, dict) else None
+            keys = ("_key",) if noun == "record" else ("name", "value")
+            ident = next((node[k] for k in keys if isinstance(node, dict) and node.get(k)), None)
             parts.append(f"{noun} '{ident}'" if ident else f"{noun} #{step + 1}")
         parent_key = step
     return ": ".join(parts) + ": " if parts else ""

@@ -112,6 +112,7 @@ class ScreenAssembler:
                 name=item["name"], entity=entity.name, label=build_label(item["label"], item["name"]),
                 columns=tuple(item["columns"]), place=place_of(source, ("views", i)), sort=tuple(sort),
                 page_size=item.get("page_size", 50), default=bool(item.get("default", False)), pack=pack,
+                filter=item.get("filter"), filter_place=place_of(source, ("views", i, "filter")) if "filter" in item else None,
             )
 
     def _forms(self, pack: str, source: SourceFile) -> None:
