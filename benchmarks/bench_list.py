@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -135,7 +136,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a new SQLite file in a temporary folder")
     parser.add_argument("--repeat", type=int, default=40)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp())
+    tmp = Path(tempfile.mkdtemp(prefix="bench_list_"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
     registry = load_registry(["testkit"], [REPO / "tests" / "fixtures" / "packs"])
     site = Site.open(Settings(url, ("testkit",), tmp, "bench"), registry)
@@ -180,6 +181,8 @@ def main() -> None:
         print(f"  {label:42} median {statistics.median(scan):8.2f} ms")
     what_if_list(site, args.repeat, listed)
     site.dispose()
+    if not args.database_url:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def what_if_list(site: Site, repeat: int, listed: list[float]) -> None:

@@ -17,6 +17,7 @@ from crm_platform.engine.migration.planner import make_plan
 from crm_platform.engine.permissions.admin import sync_pack_roles
 from crm_platform.engine.search_index import sync_search_indexes
 from crm_platform.metadata.loader import load_registry
+from crm_platform.rules.site_rules import SiteRules, compile_site_rules
 from crm_platform.metadata.model import Registry
 
 
@@ -26,8 +27,10 @@ class Site:
     engine: Engine
     registry: Registry
     schema: Schema = field(init=False)
+    rules: SiteRules = field(init=False)
 
     def __post_init__(self) -> None:
+        self.rules = compile_site_rules(self.registry)  # raises PackError: never serve rules that do not compile
         self.schema = build_schema(self.registry)
 
     @classmethod
@@ -53,6 +56,7 @@ class Site:
 
     def switch_registry(self, registry: Registry) -> None:
         """Serve a new Registry (after its schema was synced)."""
+        self.rules = compile_site_rules(registry)
         self.registry = registry
         self.schema = build_schema(registry)
         self.__dict__.pop("records", None)

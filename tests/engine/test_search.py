@@ -316,3 +316,25 @@ def test_an_entity_without_search_or_title_fields_finds_nothing(packs: PackVersi
     ent = site.registry.entity("note")
     assert site.records.list(SYSTEM, "note", parse_list_params(ent, [("q", "hello")])).total == 0
     assert site.records.list(SYSTEM, "note", parse_list_params(ent, [])).total == 1
+
+
+def _search_objects(site: Site, table: str) -> set[str]:
+    with site.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE name LIKE ? || '$fts%'", (table,)).scalars())
+        return set(conn.exec_driver_sql(
+            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'i' AND obj_description(c.oid, 'pg_class') LIKE %(comment)s",
+            {"comment": f"crm search v1: {table}.%"},
+        ).scalars())
+
+
+def test_a_removed_entity_loses_its_index_and_gets_it_back_when_restored(packs: PackVersions) -> None:
+    both = {"shop": FIELDS, "other": [fld("label", "text")]}
+    extra = {"shop": "search_fields: [name, code]\n", "other": "search_fields: [label]\n"}
+    v1 = packs.open(both, extra=extra)
+    v1.records.create(SYSTEM, "shop", {"name": "Chancheng Shop", "code": "CC-01"})
+    assert _search_objects(v1, "ent_shop")
+    v2 = packs.open({"other": both["other"]}, "1.1.0", extra=extra)
+    assert _search_objects(v2, "ent_shop") == set() and _search_objects(v2, "ent_other")
+    v3 = packs.open(both, "1.2.0", extra=extra)
+    assert names(v3, "chancheng", "shop") == ["Chancheng Shop"] and names(v3, "cc", "shop") == ["Chancheng Shop"]

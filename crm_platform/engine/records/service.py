@@ -20,6 +20,7 @@ from crm_platform.engine.records.history import fields_changed_since, read_histo
 from crm_platform.engine.records.list_query import ListQuery, Page, apply_query, order_by
 from crm_platform.engine.records.payload import ChildRows, Payload, parse_payload
 from crm_platform.engine.records.relations import RelationWriter
+from crm_platform.engine.records.rule_hooks import RuleHooks
 from crm_platform.engine.records.serialize import add_titles, row_to_dict
 from crm_platform.metadata.model import Entity
 from crm_platform.metadata.values import is_blank, parse_value
@@ -146,9 +147,17 @@ class RecordService:
     def _insert(self, conn: sa.Connection, actor: Actor, entity: Entity, payload: Payload, parent_id: int | None = None) -> int:
         values = dict(payload.values)
         self._apply_defaults(entity, values)
+        hooks = self.hooks
         errors = list(payload.errors)
+        errors += hooks.apply_defaults(conn, actor, entity, values)
+        child_rows = self._child_rows_with_formulas(conn, actor, entity, payload, {}, errors)
+        computed, formula_errors = hooks.compute_formulas(conn, actor, entity, values, None, child_rows)
+        values.update(computed)
+        errors += formula_errors
         errors += self._check_required(entity, values, payload, creating=True)
         errors += self._relations(conn).check(entity, values, payload)
+        if not errors:
+            errors += hooks.check(conn, actor, entity, {**values, "owner_id": actor.user_id, "unit_id": actor.unit_id}, None, set(payload.values), child_rows)
         if errors:
             raise ValidationFailed(errors)
         now = utcnow()
@@ -172,6 +181,28 @@ class RecordService:
             changes[name] = (None, relations.replace_links(entity, name, record_id, ids))
         write_history(conn, self._system("crm_history"), entity.name, record_id, 1, "create", changes, actor.user_id, now)
         return record_id
+
+    @property
+    def hooks(self) -> RuleHooks:
+        return RuleHooks(self.site)
+
+    def _child_rows_with_formulas(self, conn: sa.Connection, actor: Actor, entity: Entity, payload: Payload,
+                                  current: dict[str, Any], errors: list[FieldError]) -> dict[str, list[dict[str, Any]]]:
+        """The child rows as they will be (existing values merged with the payload's), with their
+        formulas computed and written back into the payload so they are stored."""
+        result: dict[str, list[dict[str, Any]]] = {}
+        for name, rows in payload.children.items():
+            existing = {row["id"]: row for row in current.get(name) or []}
+            full_rows = []
+            for index, (child_id, values) in enumerate(rows.rows):
+                merged = {**_stored_row(rows.entity, existing.get(child_id, {})), **values}
+                computed, child_errors = self.hooks.compute_formulas(conn, actor, rows.entity, merged, None)
+                values.update(computed)
+                merged.update(computed)
+                errors.extend(FieldError(f"{name}[{index}].{e.field}", e.message, e.code) for e in child_errors)
+                full_rows.append(merged)
+            result[name] = full_rows
+        return result
 
     def _insert_child(self, conn: sa.Connection, actor: Actor, child: Entity, values: dict[str, Any], parent_id: int) -> int:
         return self._insert(conn, actor, child, Payload(values=values), parent_id=parent_id)
@@ -218,10 +249,22 @@ class RecordService:
             row = self._visible(conn, actor, entity, record_id, "update")
             self._check_field_writes(actor, entity, payload)
             current = self._get(conn, Actor.system(), entity, record_id)
-            changes = self._diff(entity, row, current, payload)
             errors = list(payload.errors)
+            prior = dict(row)
+            merged = {**prior, **payload.values}
+            child_rows = self._child_rows_with_formulas(conn, actor, entity, payload, current, errors)
+            computed, formula_errors = self.hooks.compute_formulas(conn, actor, entity, merged, prior, child_rows or None)
+            errors += formula_errors
+            for name, value in computed.items():
+                if prior.get(name) != value:
+                    payload.values[name] = value
+                    merged[name] = value
+            changes = self._diff(entity, row, current, payload)
             errors += self._check_required(entity, payload.values, payload, creating=False)
             errors += self._relations(conn).check(entity, payload.values, payload)
+            if not errors and changes:
+                written = {name for name in changes if name not in computed}
+                errors += self.hooks.check(conn, actor, entity, merged, prior, written, child_rows or None)
             if errors:
                 raise ValidationFailed(errors)
             if base > row["version"]:
@@ -311,3 +354,18 @@ def _children_differ(current: list[dict[str, Any]], rows: ChildRows) -> bool:
             if _json_value(value) != existing.get(key) and str(value) != str(existing.get(key)):
                 return True
     return False
+
+
+def _stored_row(entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
+    """A child row as returned by the service (JSON forms) back to stored values."""
+    result: dict[str, Any] = {}
+    for key, value in row.items():
+        f = entity.field_map.get(key)
+        if f is None or value is None:
+            result[key] = value
+            continue
+        try:
+            result[key] = parse_value(f, value) if f.type not in ("child_table", "many_to_many") else value
+        except ValueError:
+            result[key] = value
+    return result

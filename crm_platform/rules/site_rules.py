@@ -1,0 +1,71 @@
+"""All the rules of a Registry, checked and compiled at once: the packs' rules/*.rules files,
+formula fields' expressions and list-view filters. A site only serves a Registry whose rules
+all compile; every problem is reported with its file, line and column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crm_platform.metadata.errors import PackError, Problem
+from crm_platform.metadata.model import Place, Registry
+from crm_platform.rules.checker import Checked
+from crm_platform.rules.compile_python import CompiledExpression, compile_python
+from crm_platform.rules.errors import RuleError
+from crm_platform.rules.expressions import checked_expression
+from crm_platform.rules.statements import Rule, RuleSet, check_rule_file
+
+
+@dataclass
+class SiteRules:
+    """The compiled rules of a site, by entity."""
+
+    ruleset: RuleSet = field(default_factory=RuleSet)
+    formula_fields: dict[str, list[tuple[str, CompiledExpression]]] = field(default_factory=dict)
+    view_filters: dict[tuple[str, str], Checked] = field(default_factory=dict)
+
+    def of(self, entity: str, kind: str) -> list[Rule]:
+        if kind == "formula":
+            return self.ruleset.formulas(entity)
+        return self.ruleset.of(entity, kind)
+
+    def has_any(self, entity: str) -> bool:
+        return bool(self.ruleset.of(entity)) or bool(self.formula_fields.get(entity))
+
+
+def _problem(error: RuleError, place: Place | None = None) -> Problem:
+    if place is not None:
+        error = error.shifted(place.line or 1, place.column or 1, place.file)
+    rendered = error.render()
+    message = error.message + rendered[len(str(error)):]  # the message, then the source line and carets
+    return Problem(error.file or (place.file if place else "<rule>"), error.line, error.column, message, error.code)
+
+
+def compile_site_rules(registry: Registry) -> SiteRules:
+    """Raises PackError listing every rule that does not parse or type-check."""
+    problems: list[Problem] = []
+    rules = RuleSet()
+    for source in registry.extra.get("rule_sources", ()):
+        ruleset, errors = check_rule_file(source.text, registry, source.file)
+        problems.extend(_problem(e) for e in errors)
+        rules = rules.extend(ruleset)
+    formulas: dict[str, list[tuple[str, CompiledExpression]]] = {}
+    for entity in registry.entities.values():
+        for f in entity.fields:
+            if f.type != "formula" or not f.expression:
+                continue
+            checked = checked_expression(f.expression, registry, entity.name, "formula", target_field=f.name)
+            if checked.errors:
+                problems.extend(_problem(e, f.expression_place or f.place) for e in checked.errors)
+                continue
+            formulas.setdefault(entity.name, []).append((f.name, compile_python(checked)))
+    filters: dict[tuple[str, str], Checked] = {}
+    for view in registry.list_views.values():
+        if view.filter:
+            checked = checked_expression(view.filter, registry, view.entity, "filter")
+            if checked.errors:
+                problems.extend(_problem(e, view.filter_place or view.place) for e in checked.errors)
+                continue
+            filters[(view.entity, view.name)] = checked
+    if problems:
+        raise PackError(problems)
+    return SiteRules(rules, formulas, filters)
