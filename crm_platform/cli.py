@@ -20,12 +20,14 @@ demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 token_app = typer.Typer(help="Personal access tokens for the API.", no_args_is_help=True)
 role_app = typer.Typer(help="Roles and what they may do.", no_args_is_help=True)
+rules_app = typer.Typer(help="The rules language.", no_args_is_help=True)
 app.add_typer(pack_app, name="pack")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(role_app, name="role")
+app.add_typer(rules_app, name="rules")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -58,14 +60,32 @@ def _fail(message: str) -> None:
 def pack_validate(paths: list[str] = typer.Argument(..., help="Pack folders or names")) -> None:
     """Check packs (and what they depend on); print every problem with file:line:column."""
     from crm_platform.metadata.loader import load_registry
+    from crm_platform.rules.site_rules import compile_site_rules
 
     try:
         registry = load_registry(paths)
+        compile_site_rules(registry)
     except PackError as exc:
         _fail(exc.report())
         return
     entities = len(registry.entities)
     out.print(f"ok: {', '.join(p.name + ' ' + p.version for p in registry.packs)}: {entities} entities, registry {registry.content_hash[:12]}")
+
+
+@rules_app.command("check")
+def rules_check(paths: list[str] = typer.Argument(..., help="Pack folders or names")) -> None:
+    """Parse and type-check every rule of the packs (rules files, formula fields, view filters)."""
+    from crm_platform.metadata.loader import load_registry
+    from crm_platform.rules.site_rules import compile_site_rules
+
+    try:
+        registry = load_registry(paths)
+        rules = compile_site_rules(registry)
+    except PackError as exc:
+        _fail(exc.report())
+        return
+    count = len(rules.ruleset.rules) + sum(len(v) for v in rules.formula_fields.values()) + len(rules.view_filters)
+    out.print(f"ok: {count} rule(s) in {', '.join(p.name for p in registry.packs)} check and compile")
 
 
 @pack_app.command("list")

@@ -6,6 +6,7 @@ Parameters (the same for the API and the screens):
   page=1, page_size=50       pagination (page_size at most 200)
   deleted=only|include       the recycle bin
   <field>=value              equals; <field>__<op>=value with op one of OPERATORS
+  filter=<expression>        a condition in the rules language, e.g. amount > 10000 and stage != "lost"
 Any other parameter is an error that names it, so a typo never silently widens a list.
 """
 
@@ -25,7 +26,7 @@ from crm_platform.metadata.values import parse_value
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "startswith", "isnull", "includes")
 MAX_PAGE_SIZE = 200
-RESERVED = ("q", "sort", "page", "page_size", "deleted", "view")
+RESERVED = ("q", "sort", "page", "page_size", "deleted", "view", "filter")
 SYSTEM_FILTERABLE = {"id": "integer", "owner_id": "integer", "unit_id": "integer", "created_by": "integer", "updated_by": "integer", "created_at": "datetime", "updated_at": "datetime", "state": "text", "version": "integer"}
 
 
@@ -44,6 +45,7 @@ class ListQuery:
     page: int = 1
     page_size: int = 50
     deleted: str = "exclude"  # exclude | include | only
+    expressions: tuple[str, ...] = ()  # rules-language conditions (filter=..., a view's filter)
 
 
 @dataclass
@@ -81,8 +83,12 @@ def parse_list_params(entity: Entity, params: Sequence[tuple[str, str]], default
     search: str | None = None
     sort: list[SortKey] = list(default_sort)
     page, page_size, deleted = 1, default_page_size, "exclude"
+    expressions: list[str] = []
     for key, raw in params:
-        if key == "q":
+        if key == "filter":
+            if raw.strip():
+                expressions.append(raw)
+        elif key == "q":
             search = raw.strip() or None
         elif key == "sort":
             sort = []
@@ -122,7 +128,7 @@ def parse_list_params(entity: Entity, params: Sequence[tuple[str, str]], default
                 errors.append(FieldError(key, str(exc), "bad_filter"))
     if errors:
         raise BadRequest("invalid list parameters: " + "; ".join(e.message for e in errors), errors)
-    return ListQuery(tuple(filters), search, tuple(sort), page, page_size, deleted)
+    return ListQuery(tuple(filters), search, tuple(sort), page, page_size, deleted, tuple(expressions))
 
 
 def _filter_value(f: Field, op: str, raw: str) -> Any:

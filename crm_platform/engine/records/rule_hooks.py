@@ -119,6 +119,43 @@ class RuleHooks:
                 working[f"{name}_currency"] = f.currency
         return computed, errors
 
+    def dependents(self, entity_name: str) -> list[tuple[Entity, str]]:
+        """(entity, reference field) pairs whose formulas roll up rows of `entity_name` through
+        that reference (e.g. company.deal_count = count(deal) depends on deal.company)."""
+        found: set[tuple[str, str]] = set()
+        for owner, items in self.rules.formula_fields.items():
+            for _name, expression in items:
+                for relation in expression.checked.dependencies.relations:
+                    if relation.kind == "reverse" and relation.entity == entity_name:
+                        found.add((owner, relation.field))
+        for rule in self.rules.ruleset.rules:
+            if rule.kind == "formula":
+                for relation in rule.expression.checked.dependencies.relations:
+                    if relation.kind == "reverse" and relation.entity == entity_name:
+                        found.add((rule.entity, relation.field))
+        return [(self.site.registry.entity(owner), ref) for owner, ref in sorted(found)]
+
+    def propagate(self, conn: sa.Connection, actor: Actor, entity: Entity, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """Recompute the roll-up formulas of the records this row points at (before and after the change)."""
+        from crm_platform.engine.column_types import utcnow
+        from crm_platform.engine.records.history import write_history
+
+        for owner, ref in self.dependents(entity.name):
+            ids = {row.get(ref) for row in (before, after) if row is not None} - {None}
+            table = self.site.schema.tables[owner.name]
+            for owner_id in sorted(ids):
+                row = conn.execute(sa.select(table).where(table.c.id == owner_id)).mappings().first()
+                if row is None:
+                    continue
+                prior = dict(row)
+                computed, errors = self.compute_formulas(conn, actor, owner, dict(prior), prior)
+                changes = {k: (prior.get(k), v) for k, v in computed.items() if prior.get(k) != v}
+                if errors or not changes:
+                    continue
+                version = prior["version"] + 1
+                conn.execute(table.update().where(table.c.id == owner_id).values(**{k: v for k, (_, v) in changes.items()}, version=version, updated_at=utcnow()))
+                write_history(conn, self.site.schema.system["crm_history"], owner.name, owner_id, version, "update", changes, None, utcnow())
+
     def _stored(self, entity: Entity, name: str, value: Any) -> Any:
         f = entity.field(name)
         if value is None:

@@ -21,6 +21,7 @@ from crm_platform.engine.records.list_query import ListQuery, Page, apply_query,
 from crm_platform.engine.records.payload import ChildRows, Payload, parse_payload
 from crm_platform.engine.records.relations import RelationWriter
 from crm_platform.engine.records.rule_hooks import RuleHooks
+from crm_platform.rules import SqlContext, checked_expression, compile_filter
 from crm_platform.engine.records.serialize import add_titles, row_to_dict
 from crm_platform.metadata.model import Entity
 from crm_platform.metadata.values import is_blank, parse_value
@@ -108,6 +109,8 @@ class RecordService:
             names = ", ".join(sorted(used & hidden))
             raise Forbidden(f"you may not filter or sort by {names}: hidden for your role", [FieldError(n, "hidden for your role", "forbidden_field") for n in sorted(used & hidden)])
         base = apply_query(sa.select(table).where(access.row_filter(actor, entity, table, "read")), entity, table, query, hidden)
+        for expression in query.expressions:
+            base = base.where(self._rule_filter(actor, entity, table, expression, hidden))
         count = sa.select(sa.func.count()).select_from(base.with_only_columns(table.c.id).subquery())
         rows_query = base.order_by(*order_by(entity, table, query.sort)).limit(query.page_size).offset((query.page - 1) * query.page_size)
         with self.site.engine.connect() as conn:
@@ -115,6 +118,19 @@ class RecordService:
             records = [row_to_dict(entity, row) for row in conn.execute(rows_query).mappings()]
             add_titles(conn, self.site.registry, self.site.schema.tables, entity, records)
         return Page([access.strip_hidden(actor, entity, r) for r in records], total, query.page, query.page_size)
+
+    def _rule_filter(self, actor: Actor, entity: Entity, table: sa.Table, expression: str, hidden: set[str]) -> Any:
+        """A rules-language condition as SQL (400 naming the position when it does not check)."""
+        checked = checked_expression(expression, self.site.registry, entity.name, "filter")
+        errors = list(checked.errors)
+        if not errors and hidden & checked.dependencies.fields:
+            names = ", ".join(sorted(hidden & checked.dependencies.fields))
+            raise Forbidden(f"you may not filter by {names}: hidden for your role", [FieldError("filter", f"{names} is hidden for your role", "forbidden_field")])
+        if errors:
+            details = [FieldError("filter", e.render(), "bad_filter", {"line": e.line, "column": e.column}) for e in errors]
+            raise BadRequest("the filter is not valid: " + errors[0].message, details)
+        context = SqlContext(self.hooks.user_info(actor))
+        return compile_filter(checked, table, lambda name: self.site.schema.tables[name], context, self.site.engine.dialect.name)
 
     def history(self, actor: Actor, entity_name: str, record_id: int) -> list[dict[str, Any]]:
         entity = self.entity(entity_name)
@@ -180,6 +196,7 @@ class RecordService:
         for name, ids in payload.links.items():
             changes[name] = (None, relations.replace_links(entity, name, record_id, ids))
         write_history(conn, self._system("crm_history"), entity.name, record_id, 1, "create", changes, actor.user_id, now)
+        self.hooks.propagate(conn, actor, entity, None, values)
         return record_id
 
     @property
@@ -291,6 +308,7 @@ class RecordService:
                 if name in changes:
                     relations.replace_links(entity, name, record_id, ids)
             write_history(conn, self._system("crm_history"), entity.name, record_id, version, "update", changes, actor.user_id, now)
+            self.hooks.propagate(conn, actor, entity, prior, merged)
             return self._get(conn, actor, entity, record_id)
 
     def _diff(self, entity: Entity, row: Any, current: dict[str, Any], payload: Payload) -> dict[str, tuple[Any, Any]]:
@@ -327,6 +345,7 @@ class RecordService:
             version = row["version"] + 1
             conn.execute(table.update().where(table.c.id == record_id).values(deleted_at=now if deleted else None, version=version, updated_at=now, updated_by=actor.user_id))
             write_history(conn, self._system("crm_history"), entity.name, record_id, version, "delete" if deleted else "restore", {}, actor.user_id, now)
+            self.hooks.propagate(conn, actor, entity, dict(row), None)
             return self._get(conn, actor, entity, record_id, include_deleted=True)
 
 

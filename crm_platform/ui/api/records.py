@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_platform.engine.records.errors import BadRequest, FieldError
 from crm_platform.engine.records.list_query import parse_list_params
 from crm_platform.ui.responses import json_response, no_content, read_json
 
@@ -17,13 +20,18 @@ def _site(request: Request):  # type: ignore[no-untyped-def]
 async def list_records(request: Request) -> Response:
     site = _site(request)
     entity = site.records.entity(request.path_params["entity"])
-    view = site.registry.default_list_view(entity.name)
+    name = request.query_params.get("view")
+    view = next((v for v in site.registry.list_views_of(entity.name) if v.name == name), None) if name else site.registry.default_list_view(entity.name)
+    if name and view is None:
+        raise BadRequest(f"{entity.name} has no list view '{name}'", [FieldError("view", "unknown view", "unknown_view")])
     query = parse_list_params(
         entity,
         list(request.query_params.multi_items()),
         default_sort=view.sort if view else (),
         default_page_size=view.page_size if view else 50,
     )
+    if view is not None and view.filter:
+        query = dataclasses.replace(query, expressions=(view.filter, *query.expressions))
     page = site.records.list(request.state.actor, entity.name, query)
     return json_response({"data": page.records, "total": page.total, "page": page.page, "page_size": page.page_size, "pages": page.pages})
 

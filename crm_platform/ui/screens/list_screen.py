@@ -4,6 +4,7 @@ render what it gives them."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ SYSTEM_COLUMN_LABELS = {
 }
 SYSTEM_COLUMN_TYPES = {"id": "integer", "created_at": "datetime", "updated_at": "datetime", "created_by": "integer", "updated_by": "integer", "owner_id": "integer", "state": "text"}
 FILTERABLE = ("picklist", "multi_picklist", "boolean", "date", "datetime", "integer", "decimal", "money", "percent", "reference")
-SCREEN_PARAMS = ("q", "sort", "page", "page_size", "view")
+SCREEN_PARAMS = ("q", "sort", "page", "page_size", "view", "filter")
 
 
 def column_field(entity: Entity, name: str) -> Field:
@@ -64,6 +65,8 @@ class ListScreen:
         view = view or registry.default_list_view(entity.name)
         default_sort = view.sort if view else (SortKey("created_at", True),)
         query = parse_list_params(entity, params, default_sort=default_sort, default_page_size=view.page_size if view else 25)
+        if view is not None and view.filter:
+            query = dataclasses.replace(query, expressions=(view.filter, *query.expressions))
         columns = [column_field(entity, name) for name in (view.columns if view else _fallback_columns(entity)) if name not in hidden]
         filters = [_control(f, dict(params)) for f in columns if f.value_type in FILTERABLE and f.name in entity.field_map]
         return cls(registry, entity, view, params, query, columns, filters)

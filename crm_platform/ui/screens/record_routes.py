@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -65,12 +66,14 @@ def _form_context(request: Request, entity: Entity, record: dict[str, Any] | Non
     child_entities = {f.name: site.registry.entity(f.entity) for f in entity.fields if f.type == "child_table" and f.entity}
     child_rows = {name: row_indexes(values, name) for name in child_entities}
     restricted = site.access.field_access(request.state.actor, entity)
+    conditions = form_conditions(site, request.state.actor, entity, record, values)
 
     def widget_for(f: Any) -> str:
         return "readonly" if restricted.get(f.name) == "read_only" else widget_of(f)
 
     return {"entity": entity, "record": record, "editing": record is not None, "sections": visible_sections(layout(entity, form), restricted), "values": values, "errors": errors,
-            "child_entities": child_entities, "child_rows": child_rows,
+            "child_entities": child_entities, "child_rows": child_rows, "conditions": conditions,
+            "has_conditions": any(site.rules.of(entity.name, kind) for kind in ("hide", "require")),
             "originals": originals if originals is not None else values, "conflict": conflict or [], "widget_of": widget_for,
             "orig_prefix": ORIGINAL_PREFIX, "link_options": link_options, "titles": _prefill_titles(request, entity, values)}
 
@@ -229,6 +232,49 @@ async def download_attachment(request: Request) -> Response:
     return FileResponse(path, media_type=row["content_type"], filename=row["name"], headers={"X-Content-Type-Options": "nosniff"})
 
 
+def form_conditions(site: Any, actor: Any, entity: Entity, record: dict[str, Any] | None, values: dict[str, Any]) -> Any:
+    """hide/require on the record as the form shows it; readonly on the stored record."""
+    from crm_platform.engine.records.payload import parse_payload
+
+    typed = {k: v for k, v in values.items() if k in entity.field_map and entity.field(k).type not in ("child_table", "file")}
+    parsed = parse_payload(site.registry, entity, {k: (v if v != "" else None) for k, v in typed.items() if ft_writable(entity, k)})
+    stored = _stored_record(site, entity, record) if record else None
+    merged = {**(stored or {}), **parsed.values}
+    with site.engine.connect() as conn:
+        return site.records.hooks.conditions(conn, actor, entity, merged, stored)
+
+
+def ft_writable(entity: Entity, name: str) -> bool:
+    from crm_platform.metadata.field_types import FIELD_TYPES
+
+    return FIELD_TYPES[entity.field(name).type].writable
+
+
+def _stored_record(site: Any, entity: Entity, record: dict[str, Any]) -> dict[str, Any]:
+    table = site.schema.tables[entity.name]
+    with site.engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(table.c.id == record["id"])).mappings().first()
+    return dict(row) if row else {}
+
+
+async def conditions(request: Request) -> Response:
+    """Re-evaluate the form's hide/require rules for what the user has typed (htmx, no swap)."""
+    import json
+
+    site = site_of(request)
+    entity = _entity(request)
+    form = await form_data(request)
+    sections = layout(entity, _form_meta(request, entity))
+    submission = read_submission(entity, sections, form, creating=True, registry=site.registry)
+    record = None
+    record_id = request.query_params.get("id")
+    if record_id and record_id.isdigit():
+        record = site.records.get(request.state.actor, entity.name, int(record_id))
+    result = form_conditions(site, request.state.actor, entity, record, {k: v for k, v in submission.values.items() if isinstance(v, str) or isinstance(v, list)})
+    detail = {"hidden": sorted(result.hidden), "required": sorted(result.required), "readonly": sorted(result.readonly)}
+    return Response(status_code=204, headers={"HX-Trigger": json.dumps({"crm:conditions": detail})})
+
+
 async def new_row(request: Request) -> Response:
     """One empty row of a child table, appended to the form by htmx."""
     site = site_of(request)
@@ -248,6 +294,7 @@ async def new_row(request: Request) -> Response:
 
 routes = [
     Route("/app/{entity:str}/rows/{field:str}", new_row, methods=["GET"]),
+    Route("/app/{entity:str}/conditions", conditions, methods=["POST"]),
     Route("/app/{entity:str}/new", new_form, methods=["GET"]),
     Route("/app/{entity:str}/new", create, methods=["POST"]),
     Route("/app/{entity:str}/{id:int}", detail, methods=["GET"]),

@@ -94,6 +94,24 @@
     toast(message, "error");
   });
 
+  /* Form conditions (hide / require / readonly rules), re-evaluated by the server as the user types. */
+  document.addEventListener("crm:conditions", function (event) {
+    var form = document.getElementById("record-form");
+    if (!form) return;
+    var c = event.detail || {};
+    form.querySelectorAll(".field[data-field]").forEach(function (box) {
+      var name = box.dataset.field;
+      if (name.indexOf("-") !== -1) return;  /* child rows keep their own state */
+      box.hidden = (c.hidden || []).indexOf(name) !== -1;
+      var mark = box.querySelector(".req-mark");
+      var required = (c.required || []).indexOf(name) !== -1 || box.dataset.alwaysRequired === "true";
+      if (mark) mark.hidden = !required;
+      box.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(function (input) {
+        if (required) input.setAttribute("aria-required", "true"); else input.removeAttribute("aria-required");
+      });
+    });
+  });
+
   /* Kanban: drag a card to a column; the server answers with the board or explains a refusal. */
   document.addEventListener("dragstart", function (event) {
     var card = event.target.closest("[data-card]");
