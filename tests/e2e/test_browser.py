@@ -47,6 +47,7 @@ def test_the_daily_path_of_a_sales_rep(live_site: LiveSite, new_page) -> None:  
     page.locator("#related-contact").get_by_role("link", name="New").click()
     expect(page.locator("#f-account")).to_have_value("Jingdezhen Porcelain Works")
     page.locator("#f-name").fill("Wang Lei")
+    page.locator("#f-mobile").fill("138 0000 1111")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Wang Lei")
     page.goto(account_url)
@@ -116,3 +117,20 @@ def test_second_session_gets_the_conflict(live_site: LiveSite, new_page) -> None
     expect(second.get_by_label("Phone")).to_have_value("0757-8888 0002")
     second.get_by_role("button", name="Save").click()  # reviewed: save again to overwrite
     expect(second.locator("main")).to_contain_text("0757-8888 0002")
+
+
+def test_each_post_sees_what_it_allows(live_site: LiveSite, new_page) -> None:  # type: ignore[no-untyped-def]
+    """The demo group: a rep, their manager's manager and the CEO each see their part."""
+    seen = {}
+    for username in ("li.rep", "chen.director", "zhao.ceo"):
+        page = new_page()
+        page.goto(live_site.base + "/login")
+        page.locator("#username").fill(username)
+        page.locator("#password").fill("demo-pass-2026")
+        page.locator("button[type=submit]").click()
+        page.goto(live_site.base + "/app/account")
+        seen[username] = int(re.search(r"\d+", page.locator(".total").inner_text()).group())  # type: ignore[union-attr]
+        if username == "li.rep":
+            expect(page.locator("#nav")).not_to_contain_text("Roles and permissions")
+            expect(page.locator("#nav")).not_to_contain_text("Users")
+    assert seen["li.rep"] < seen["chen.director"] < seen["zhao.ceo"]
