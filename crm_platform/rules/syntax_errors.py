@@ -322,7 +322,12 @@ def _unexpected_token(
             source,
         )
     if parse is not None:
-        label = exc.match_examples(parse, _EXAMPLES, use_accepts=True)
+        try:
+            label = exc.match_examples(parse, _EXAMPLES, use_accepts=True)
+        except TypeError:
+            # Lark's match_examples formats a debug message with %d over a parser state in
+            # some states (a bug in lark 1.3); fall back to the general explanations below.
+            label = None
         if label is not None:
             return _error(span, label, source)
     if prev is not None and prev.type in ENDS_OPERAND and token.type in EXPRESSION_START:
