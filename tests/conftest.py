@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 import sqlalchemy as sa
 
 from crm_platform.config import Settings
@@ -20,6 +21,13 @@ REPO = Path(__file__).resolve().parent.parent
 PACKS = REPO / "packs"
 FIXTURE_PACKS = REPO / "tests" / "fixtures" / "packs"
 PG_URL = os.environ.get("CRM_TEST_DATABASE_URL")
+
+
+# Property and fuzz tests explore new examples on every local run; CI runs a fixed, derandomized
+# set so a submission's result does not depend on luck.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -198,6 +198,7 @@ class EntityAssembler:
             child_of=child_of,
             icon=data.get("icon"),
             description=build_label(data["description"], "") if "description" in data else None,
+            timeline_date=data.get("timeline_date"),
             pack=draft.pack,
         )
 

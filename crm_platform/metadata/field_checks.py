@@ -107,6 +107,9 @@ class FieldChecker:
         title = data.get("title_field")
         if title is not None and (title not in names or not ft.FIELD_TYPES[names[title].type].stored):
             self._problem(source, ("title_field",), f"title_field '{title}' is not a field of entity '{draft.name}'{did_you_mean(title, names)}", "entity.bad_title_field")
+        timeline = data.get("timeline_date")
+        if timeline is not None and (timeline not in names or names[timeline].value_type not in ("date", "datetime")):
+            self._problem(source, ("timeline_date",), f"timeline_date '{timeline}' must be a date or datetime field of entity '{draft.name}'{did_you_mean(timeline, names)}", "entity.bad_timeline_date")
         for i, name in enumerate(draft.search_fields):
             f = names.get(name)
             if f is None or f.value_type not in _TEXT_VALUE_TYPES:

@@ -120,6 +120,7 @@ class Entity:
     icon: str | None = None
     description: Label | None = None
     pack: str = ""
+    timeline_date: str | None = None  # records appear on the timelines of what they reference
 
     @cached_property
     def field_map(self) -> Mapping[str, Field]:

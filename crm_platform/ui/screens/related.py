@@ -9,10 +9,12 @@ from typing import Any
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.list_query import Filter, ListQuery
 from crm_platform.metadata.model import Entity, Field, Form, SortKey
+from crm_platform.ui.display import display_value
 from crm_platform.ui.i18n import translate
 from crm_platform.ui.screens.list_screen import column_field
 
 RELATED_ROWS = 5
+TIMELINE_ACTIVITIES = 20
 
 
 @dataclass
@@ -50,16 +52,39 @@ def related_lists(site: Any, actor: Actor, entity: Entity, form: Form | None, re
 
 
 def timeline(site: Any, actor: Actor, entity: Entity, record_id: int, language: str) -> list[dict[str, Any]]:
-    """Changes of the record, newest first, grouped by version, in the user's language."""
+    """Changes of the record and the activities that reference it (entities with a
+    `timeline_date`), newest first, in the user's language."""
+    items = _changes(site, actor, entity, record_id, language) + _activities(site, actor, entity, record_id, language)
+    return sorted(items, key=lambda i: i["sort"], reverse=True)
+
+
+def _activities(site: Any, actor: Actor, entity: Entity, record_id: int, language: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for other, ref in site.registry.references_to(entity.name):
+        if not other.timeline_date or not site.access.can(actor, other, "read"):
+            continue
+        query = ListQuery(filters=(Filter(ref.name, "eq", record_id),), sort=(SortKey(other.timeline_date, True),), page_size=TIMELINE_ACTIVITIES)
+        for row in site.records.list(actor, other.name, query).records:
+            when = str(row.get(other.timeline_date) or row["created_at"])
+            title = row.get(other.title_field or "id") or f"#{row['id']}"
+            kind = next((f for f in other.fields if f.type == "picklist"), None)
+            detail = display_value(kind, row, language) if kind else ""
+            items.append({"sort": when, "when": when[:16].replace("T", " "), "who": "", "action": "activity", "changes": [],
+                          "activity": {"entity": other.name, "id": row["id"], "title": str(title), "label": other.label.get(language), "detail": detail}})
+    return items
+
+
+def _changes(site: Any, actor: Actor, entity: Entity, record_id: int, language: str) -> list[dict[str, Any]]:
     history = site.records.history(actor, entity.name, record_id)
     by_version: dict[int, dict[str, Any]] = {}
     for row in history:
-        item = by_version.setdefault(row["version"], {"version": row["version"], "action": row["action"], "who": row["changed_by_name"] or "system", "when": row["changed_at"][:16].replace("T", " "), "changes": []})
+        item = by_version.setdefault(row["version"], {"version": row["version"], "action": row["action"], "who": row["changed_by_name"] or "system",
+                                                      "when": row["changed_at"][:16].replace("T", " "), "sort": row["changed_at"], "changes": [], "activity": None})
         if row["field"] and row["action"] == "update":
             f = entity.field_map.get(row["field"].removesuffix("_currency"))
             label = f.label.get(language) if f else row["field"]
             item["changes"].append(translate("changed_from_to", language, field=label, old=_short(row["old"]), new=_short(row["new"])))
-    return sorted(by_version.values(), key=lambda i: -i["version"])
+    return list(by_version.values())
 
 
 def _short(value: Any) -> str:
