@@ -181,8 +181,7 @@ def main() -> None:
         print(f"  {label:42} median {statistics.median(scan):8.2f} ms")
     what_if_list(site, args.repeat, listed)
     site.dispose()
-    if not args.database_url:
-        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)  # the SQLite file (unless --database-url) and the site's var folder
 
 
 def what_if_list(site: Site, repeat: int, listed: list[float]) -> None:

@@ -291,7 +291,7 @@ class SearchCondition(ColumnElement[bool]):
         ("columns", InternalTraversal.dp_string_list),
         ("shape", InternalTraversal.dp_string),
         ("words", InternalTraversal.dp_clauseelement_list),
-        ("match", InternalTraversal.dp_clauseelement_list),
+        ("fts_query", InternalTraversal.dp_clauseelement_list),
         ("bounds", InternalTraversal.dp_clauseelement_list),
     ]
     type = sa.Boolean()
@@ -307,7 +307,7 @@ class SearchCondition(ColumnElement[bool]):
         long_words = [w for w in words if len(w) >= TRIGRAM]
         colset = "{" + " ".join(fts_column(c) for c in columns) + "}"
         phrases = f"{colset} : ({' '.join(_fts_phrase(w) for w in long_words)})"
-        self.match = (sa.bindparam("search_match", phrases, type_=sa.UnicodeText, unique=True),) if long_words else ()
+        self.fts_query = (sa.bindparam("search_match", phrases, type_=sa.UnicodeText, unique=True),) if long_words else ()
         # ... and a range of trigrams for each short one (folded like FTS5 folds case).
         bounds: list[sa.BindParameter[Any]] = []
         for w in words:
@@ -321,14 +321,14 @@ class SearchCondition(ColumnElement[bool]):
 def _compile_sqlite(element: SearchCondition, compiler: SQLCompiler, **kw: Any) -> str:
     table = element.table
     parts: list[sa.ColumnElement[bool]] = []
-    if element.match:
+    if element.fts_query:
         fts_name = fts_table_name(table.name)
         fts = sa.table(sa.sql.quoted_name(fts_name, quote=True), sa.column("rowid"))
-        matches = sa.literal_column(_quote(compiler.dialect, fts_name)).op("MATCH")(element.match[0])
+        matches = sa.literal_column(_quote(compiler.dialect, fts_name)).op("MATCH")(element.fts_query[0])
         parts.append(table.c.id.in_(sa.select(fts.c.rowid).where(matches)))
     terms = sa.table(sa.sql.quoted_name(fts_terms_name(table.name), quote=True), sa.column("doc"), sa.column("term"), sa.column("col"))
-    in_columns = sa.literal_column(", ".join(f"'{fts_column(c)}'" for c in element.columns))  # validated names
-    for lo, hi in zip(element.bounds[::2], element.bounds[1::2]):
+    in_columns: sa.ColumnElement[Any] = sa.literal_column(", ".join(f"'{fts_column(c)}'" for c in element.columns))  # validated names
+    for lo, hi in zip(element.bounds[::2], element.bounds[1::2], strict=True):
         found = sa.select(terms.c.doc).where(terms.c.term >= lo, terms.c.term <= hi, terms.c.col.op("IN")(sa.Grouping(in_columns)))
         parts.append(table.c.id.in_(found))
     return compiler.process(sa.and_(*parts), **kw)
@@ -339,7 +339,7 @@ def _compile_postgresql(element: SearchCondition, compiler: SQLCompiler, **kw: A
     table = _quote(compiler.dialect, element.table.name)
     values = [f"{table}.{_quote(compiler.dialect, column)}::text" for column in element.columns]
     words = []
-    for kind, word in zip(element.shape, element.words):
+    for kind, word in zip(element.shape, element.words, strict=True):
         param = compiler.process(word, **kw)
         # The index condition stands alone, so the bitmap scan answers it and only strpos is
         # evaluated per row (a Filter repeating the grams function would compute it per row).

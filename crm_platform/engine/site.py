@@ -63,6 +63,7 @@ class Site:
         self.__dict__.pop("users", None)
         self.__dict__.pop("access", None)
         self.__dict__.pop("permissions", None)
+        self.__dict__.pop("workflows", None)
 
     @cached_property
     def records(self):  # type: ignore[no-untyped-def]
@@ -75,6 +76,12 @@ class Site:
         from crm_platform.engine.permissions.access import AccessControl
 
         return AccessControl(self)
+
+    @cached_property
+    def workflows(self):  # type: ignore[no-untyped-def]
+        from crm_platform.engine.workflow import WorkflowService
+
+        return WorkflowService(self)
 
     @cached_property
     def permissions(self):  # type: ignore[no-untyped-def]

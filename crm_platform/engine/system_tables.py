@@ -172,6 +172,19 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("key", sa.String(64), primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
         ),
+        sa.Table(
+            "crm_workflow_history", md, id_column(),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("record_id", sa.BigInteger, nullable=False),
+            sa.Column("workflow", sa.String(40), nullable=False),
+            sa.Column("transition", sa.String(40), nullable=False),
+            sa.Column("from_state", sa.String(64)),
+            sa.Column("to_state", sa.String(64), nullable=False),
+            sa.Column("comment", sa.Text),
+            sa.Column("changed_by", IdType, sa.ForeignKey("crm_user.id", ondelete="SET NULL")),
+            sa.Column("changed_at", UTCDateTime(), nullable=False),
+            sa.Index("ix_crm_workflow_history_record", "entity", "record_id"),
+        ),
     ]
     return {t.name: t for t in tables}
 
@@ -179,5 +192,5 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
 SYSTEM_TABLE_NAMES = (
     "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
-    "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting",
+    "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history",
 )

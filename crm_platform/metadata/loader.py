@@ -16,6 +16,7 @@ from typing import Any
 
 from crm_platform.metadata.access_assembly import build_org, build_roles
 from crm_platform.metadata.assembly import EntityAssembler
+from crm_platform.metadata.workflow_assembly import build_workflows
 from crm_platform.metadata.discovery import FoundPack, find_packs
 from crm_platform.metadata.errors import PackError, Problem
 from crm_platform.metadata.model import Label, PackInfo, Place, Registry, RuleSource
@@ -43,6 +44,8 @@ def load_registry(pack_refs: Sequence[str], search: Sequence[Path] | None = None
     problems.extend(role_problems)
     org, org_problems = build_org(pack_files, roles)
     problems.extend(org_problems)
+    workflows, workflow_problems = build_workflows(pack_files, entities, roles)
+    problems.extend(workflow_problems)
     if problems:
         raise PackError(problems)
     packs = tuple(_pack_info(p) for p in found)
@@ -53,7 +56,7 @@ def load_registry(pack_refs: Sequence[str], search: Sequence[Path] | None = None
         forms=MappingProxyType(screens.forms),
         menus=tuple(sorted(screens.menus, key=lambda m: (m.order, m.name))),
         seeds=tuple(screens.seeds),
-        extra=MappingProxyType({"roles": roles, "org": org, "rule_sources": tuple(
+        extra=MappingProxyType({"roles": roles, "org": org, "workflows": workflows, "rule_sources": tuple(
             RuleSource(file, text, files.pack.name) for files in pack_files for file, text in files.rule_files
         )}),
     )

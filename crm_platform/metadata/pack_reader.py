@@ -17,6 +17,7 @@ PACK_LAYOUT = {
     "forms": "forms",
     "seed": "records",
     "demo": "records",
+    "workflows": "workflow",
 }
 # Files at the top of a pack (name without .yaml = schema name).
 SINGLE_FILES = ("menus", "roles", "org")

@@ -14,7 +14,7 @@ from referencing import Resource
 from crm_platform.metadata.errors import Problem, closest
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
-SCHEMA_NAMES = ("common", "pack", "entity", "views", "forms", "menus", "records", "roles", "org")
+SCHEMA_NAMES = ("common", "pack", "entity", "views", "forms", "menus", "records", "roles", "org", "workflow")
 
 # Singular nouns for the lists of named things, used to say "field 'amount'" in messages.
 _ITEM_NOUNS = {
@@ -29,6 +29,8 @@ _ITEM_NOUNS = {
     "roles": "role",
     "permissions": "permission",
     "units": "unit",
+    "states": "state",
+    "transitions": "transition",
     "users": "user",
 }
 

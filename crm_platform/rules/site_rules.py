@@ -22,6 +22,8 @@ class SiteRules:
     ruleset: RuleSet = field(default_factory=RuleSet)
     formula_fields: dict[str, list[tuple[str, CompiledExpression]]] = field(default_factory=dict)
     view_filters: dict[tuple[str, str], Checked] = field(default_factory=dict)
+    guards: dict[tuple[str, str], CompiledExpression] = field(default_factory=dict)  # (workflow, transition)
+    state_actions: dict[tuple[str, str, str, str], CompiledExpression] = field(default_factory=dict)  # (workflow, state, on_enter|on_exit, field)
 
     def of(self, entity: str, kind: str) -> list[Rule]:
         if kind == "formula":
@@ -66,6 +68,24 @@ def compile_site_rules(registry: Registry) -> SiteRules:
                 problems.extend(_problem(e, view.filter_place or view.place) for e in checked.errors)
                 continue
             filters[(view.entity, view.name)] = checked
+    guards: dict[tuple[str, str], CompiledExpression] = {}
+    actions: dict[tuple[str, str, str, str], CompiledExpression] = {}
+    for flow in registry.extra.get("workflows", ()):
+        for transition in flow.transitions:
+            if transition.guard:
+                checked = checked_expression(transition.guard, registry, flow.entity, "condition")
+                if checked.errors:
+                    problems.extend(_problem(e, transition.guard_place or transition.place) for e in checked.errors)
+                else:
+                    guards[(flow.name, transition.name)] = compile_python(checked)
+        for state in flow.states:
+            for when, items in (("on_enter", state.on_enter), ("on_exit", state.on_exit)):
+                for action in items:
+                    checked = checked_expression(action.expression, registry, flow.entity, "formula", target_field=action.field)
+                    if checked.errors:
+                        problems.extend(_problem(e, action.place) for e in checked.errors)
+                    else:
+                        actions[(flow.name, state.name, when, action.field)] = compile_python(checked)
     if problems:
         raise PackError(problems)
-    return SiteRules(rules, formulas, filters)
+    return SiteRules(rules, formulas, filters, guards, actions)

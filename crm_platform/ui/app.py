@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from crm_platform.engine.records.errors import RecordError
 from crm_platform.engine.site import Site
 from crm_platform.ui import pages
-from crm_platform.ui.api import access_admin, account, files, meta, openapi, records, rules
+from crm_platform.ui.api import access_admin, account, files, meta, openapi, records, rules, workflow
 from crm_platform.ui.screens import admin_routes, kanban, list_routes, record_routes
 from crm_platform.ui.responses import error_response, json_response, record_error_response
 from crm_platform.ui.security import AuthMiddleware
@@ -48,7 +48,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(site: Site) -> Starlette:
-    api_routes = [Route("/health", health, methods=["GET"]), *account.routes, *meta.routes, *records.routes, *access_admin.routes, *rules.routes, *files.routes, *openapi.routes]
+    api_routes = [Route("/health", health, methods=["GET"]), *account.routes, *meta.routes, *records.routes, *access_admin.routes, *rules.routes, *workflow.routes, *files.routes, *openapi.routes]
     routes = [
         Mount("/api/v1", routes=api_routes),
         Mount("/static", app=StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),

@@ -86,6 +86,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "group_by": ("Group by", "分组字段"),
     "current_file": ("Current file", "当前文件"),
     "administration": ("Administration", "系统管理"),
+    "comment": ("Comment", "备注"),
     "users": ("Users", "用户"),
     "roles": ("Roles", "角色"),
     "roles_permissions": ("Roles and permissions", "角色与权限"),

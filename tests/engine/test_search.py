@@ -16,7 +16,12 @@ import sqlalchemy as sa
 
 from crm_platform.engine.column_types import utcnow
 from crm_platform.engine.records.actor import Actor
-from crm_platform.engine.records.list_query import apply_query, order_by, parse_list_params, search_clause
+from crm_platform.engine.records.list_query import (
+    apply_query,
+    order_by,
+    parse_list_params,
+    search_clause,
+)
 from crm_platform.engine.search_index import fts_table_name, pg_index_name, sync_search_indexes
 from crm_platform.engine.site import Site
 from tests.engine.migration_packs import PackVersions, fld

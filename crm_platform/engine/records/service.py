@@ -8,6 +8,7 @@ when any step fails.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -148,6 +149,12 @@ class RecordService:
             raise BadRequest(f"{entity.name} rows are created through their {entity.child_of}")
         self.site.access.require(actor, entity, "create")
         payload = parse_payload(self.site.registry, entity, data)
+        flow = self.site.workflows.of(entity.name)
+        if flow is not None:
+            given = payload.values.get(flow.field)
+            if given is not None and given != flow.initial:
+                payload.errors.append(FieldError(flow.field, f"a new {entity.label.en} starts in state '{flow.initial}'; other states are reached through transitions", "workflow"))
+            payload.values[flow.field] = flow.initial
         self._check_field_writes(actor, entity, payload)
         with self.site.engine.begin() as conn:
             record_id = self._insert(conn, actor, entity, payload)
@@ -254,16 +261,25 @@ class RecordService:
                         errors.append(FieldError(path, f"{f.label.en} is required", "required"))
         return errors
 
-    def update(self, actor: Actor, entity_name: str, record_id: int, data: Any) -> dict[str, Any]:
-        """Apply the fields in `data` if none of them changed since data['version']; else 409."""
+    def update(self, actor: Actor, entity_name: str, record_id: int, data: Any, *, via_workflow: bool = False,
+               on_write: Callable[[sa.Connection, int], None] | None = None) -> dict[str, Any]:
+        """Apply the fields in `data` if none of them changed since data['version']; else 409.
+
+        A workflow's state field changes only through its transitions (`via_workflow`);
+        `on_write(conn, new_version)` runs inside the same transaction after the write.
+        """
         entity = self.entity(entity_name)
         base = data.get("version") if isinstance(data, dict) else None
         if isinstance(base, bool) or not isinstance(base, int):
             raise BadRequest("'version' is required: send the version of the record your change is based on", [FieldError("version", "required: the version your change is based on", "required")])
         payload = parse_payload(self.site.registry, entity, data)
+        flow = self.site.workflows.of(entity.name)
         table = self.table(entity)
         with self.site.engine.begin() as conn:
             row = self._visible(conn, actor, entity, record_id, "update")
+            if flow is not None and not via_workflow and flow.field in payload.values and payload.values[flow.field] != row[flow.field]:
+                names = ", ".join(t.name for t in flow.leaving(row[flow.field])) or "none"
+                raise ValidationFailed([FieldError(flow.field, f"{flow.field} changes only through the workflow's transitions (from {row[flow.field]}: {names})", "workflow")])
             self._check_field_writes(actor, entity, payload)
             current = self._get(conn, Actor.system(), entity, record_id)
             errors = list(payload.errors)
@@ -309,6 +325,8 @@ class RecordService:
                     relations.replace_links(entity, name, record_id, ids)
             write_history(conn, self._system("crm_history"), entity.name, record_id, version, "update", changes, actor.user_id, now)
             self.hooks.propagate(conn, actor, entity, prior, merged)
+            if on_write is not None:
+                on_write(conn, version)
             return self._get(conn, actor, entity, record_id)
 
     def _diff(self, entity: Entity, row: Any, current: dict[str, Any], payload: Payload) -> dict[str, tuple[Any, Any]]:

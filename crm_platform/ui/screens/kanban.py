@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm_platform.engine.records.errors import BadRequest, Conflict, NotFound, RecordError
+from crm_platform.engine.records.errors import BadRequest, Conflict, FieldError, Forbidden, NotFound, RecordError
 from crm_platform.engine.records.list_query import Filter, ListQuery
 from crm_platform.metadata.model import Entity, Field, Option, SortKey
 from crm_platform.ui.i18n import translate
@@ -63,17 +63,34 @@ async def move(request: Request) -> Response:
     field = _field(entity, name if isinstance(name, str) else None)
     lang = language_of(request)
     payload = {field.name: value, "version": int(version) if isinstance(version, str) and version.isdigit() else None}
+    flow = site.workflows.of(entity.name)
     try:
-        site.records.update(request.state.actor, entity.name, request.path_params["id"], payload)
+        if flow is not None and flow.field == field.name:
+            _move_by_transition(site, request.state.actor, entity, flow, request.path_params["id"], value, lang)
+        else:
+            site.records.update(request.state.actor, entity.name, request.path_params["id"], payload)
     except Conflict as exc:
         reason = "; ".join(d.message for d in exc.details) or exc.message
         return _board(request, entity, field, translate("move_refused", lang, reason=reason), status=409)
     except NotFound:
         raise
+    except Forbidden as exc:
+        return _board(request, entity, field, translate("move_refused", lang, reason=exc.message), status=403)
     except RecordError as exc:
         reason = "; ".join(f"{_label(entity, d.field, lang)}: {d.message}" for d in exc.details) or exc.message
         return _board(request, entity, field, translate("move_refused", lang, reason=reason), status=422)
     return _board(request, entity, field)
+
+
+def _move_by_transition(site: Any, actor: Any, entity: Entity, flow: Any, record_id: int, value: Any, lang: str) -> None:
+    """A card moved on a workflow's field fires the transition that leads there."""
+    options = [o for o in site.workflows.options(actor, entity.name, record_id) if o.transition.to == value]
+    if not options:
+        raise Conflict(f"no transition leads from the card's state to '{value}'", [FieldError(flow.field, f"no transition leads to '{value}' from here", "workflow")])
+    allowed = [o for o in options if o.allowed]
+    if not allowed:
+        raise Forbidden(options[0].reason or "you may not move this card")
+    site.workflows.fire(actor, entity.name, record_id, allowed[0].transition.name)
 
 
 def _label(entity: Entity, name: str, lang: str) -> str:

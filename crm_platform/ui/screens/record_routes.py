@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from crm_platform.engine.files import Attachments, FileStore
-from crm_platform.engine.records.errors import Conflict, FieldError, NotFound, RecordError, ValidationFailed
+from crm_platform.engine.records.errors import Conflict, FieldError, Forbidden, NotFound, RecordError, ValidationFailed
 from crm_platform.metadata.model import Entity
 from crm_platform.ui.i18n import translate
 from crm_platform.ui.screens.common import form_data, kanban_field_of, site_of
@@ -33,23 +33,44 @@ def _form_meta(request: Request, entity: Entity):  # type: ignore[no-untyped-def
 
 
 async def detail(request: Request) -> Response:
-    site = site_of(request)
     entity = _entity(request)
-    actor = request.state.actor
     try:
-        record = site.records.get(actor, entity.name, request.path_params["id"], include_deleted=True)
+        context = _detail_context(request, entity, request.path_params["id"])
     except NotFound:
         return render(request, "not_found.html", {}, status=404)
+    return render(request, "detail.html", context)
+
+
+def _detail_context(request: Request, entity: Entity, record_id: int, error: str | None = None) -> dict[str, Any]:
+    site = site_of(request)
+    actor = request.state.actor
+    record = site.records.get(actor, entity.name, record_id, include_deleted=True)
     form = _form_meta(request, entity)
-    context = {
+    return {
         "entity": entity, "record": record, "sections": visible_sections(layout(entity, form), site.access.field_access(actor, entity)),
         "related": related_lists(site, actor, entity, form, record["id"]),
         "timeline": timeline(site, actor, entity, record["id"], language_of(request)),
         "attachments": Attachments(site).of(entity.name, record["id"]),
         "children": [(f, site.registry.entity(f.entity)) for f in entity.fields if f.type == "child_table" and f.entity],
-        "kanban_field": kanban_field_of(entity), "max_upload_mb": site.settings.max_upload_mb, "error": None,
+        "kanban_field": kanban_field_of(entity), "max_upload_mb": site.settings.max_upload_mb, "error": error,
+        "workflow": site.workflows.of(entity.name), "transitions": site.workflows.options(actor, entity.name, record["id"]) if not record["deleted_at"] else [],
     }
-    return render(request, "detail.html", context)
+
+
+async def fire_transition(request: Request) -> Response:
+    """A workflow button: fire the transition, or show the detail again with why it was refused."""
+    site = site_of(request)
+    entity = _entity(request)
+    record_id = request.path_params["id"]
+    form = await form_data(request)
+    values = {k[len("value:"):]: v for k, v in form.items() if k.startswith("value:") and isinstance(v, str) and v.strip()}
+    comment = form.get("comment")
+    try:
+        site.workflows.fire(request.state.actor, entity.name, record_id, request.path_params["name"], values, comment if isinstance(comment, str) else None)
+    except (ValidationFailed, Conflict, Forbidden) as exc:
+        message = "; ".join(d.message for d in exc.details) or exc.message
+        return render(request, "detail.html", _detail_context(request, entity, record_id, message), status=exc.status)
+    return RedirectResponse(f"/app/{entity.name}/{record_id}", status_code=303)
 
 
 def _form_context(request: Request, entity: Entity, record: dict[str, Any] | None, values: dict[str, Any], errors: dict[str, str], conflict: list[dict[str, Any]] | None = None, originals: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -293,6 +314,7 @@ async def new_row(request: Request) -> Response:
 
 
 routes = [
+    Route("/app/{entity:str}/{id:int}/transition/{name:str}", fire_transition, methods=["POST"]),
     Route("/app/{entity:str}/rows/{field:str}", new_row, methods=["GET"]),
     Route("/app/{entity:str}/conditions", conditions, methods=["POST"]),
     Route("/app/{entity:str}/new", new_form, methods=["GET"]),

@@ -1,0 +1,99 @@
+"""Building workflows from pack files and checking them against the entities and roles: the state
+field is a picklist, states are its values, transitions go between known states, fields exist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_platform.metadata.access import Role
+from crm_platform.metadata.assembly import build_label, did_you_mean, place_of
+from crm_platform.metadata.errors import Problem
+from crm_platform.metadata.model import Entity
+from crm_platform.metadata.pack_reader import PackFiles
+from crm_platform.metadata.workflow_model import SetAction, Transition, Workflow, WorkflowState
+from crm_platform.metadata.yaml_source import JsonPath, SourceFile
+
+
+def build_workflows(packs: list[PackFiles], entities: dict[str, Entity], roles: tuple[Role, ...]) -> tuple[tuple[Workflow, ...], list[Problem]]:
+    problems: list[Problem] = []
+    workflows: dict[str, Workflow] = {}
+    by_entity: dict[str, str] = {}
+    role_names = {r.name for r in roles}
+    for pack in packs:
+        for source in pack.of("workflows"):
+            data = source.data
+            flow = _build(pack.pack.name, source, data, entities, role_names, problems)
+            if flow is None:
+                continue
+            if flow.name in workflows:
+                problems.append(source.problem(("name",), f"workflow '{flow.name}' is already declared at {workflows[flow.name].place}", "workflow.duplicate"))
+                continue
+            if flow.entity in by_entity:
+                problems.append(source.problem(("entity",), f"entity '{flow.entity}' already has the workflow '{by_entity[flow.entity]}'", "workflow.duplicate"))
+                continue
+            workflows[flow.name] = flow
+            by_entity[flow.entity] = flow.name
+    return tuple(workflows.values()), problems
+
+
+def _build(pack: str, source: SourceFile, data: dict[str, Any], entities: dict[str, Entity], role_names: set[str], problems: list[Problem]) -> Workflow | None:
+    def problem(path: JsonPath, message: str, code: str = "workflow.invalid") -> None:
+        problems.append(source.problem(path, f"workflow '{data['name']}': {message}", code))
+
+    entity = entities.get(data["entity"])
+    if entity is None:
+        problem(("entity",), f"unknown entity '{data['entity']}'{did_you_mean(data['entity'], entities)}", "entity.unknown")
+        return None
+    state_field = entity.field_map.get(data["field"])
+    if state_field is None or state_field.type != "picklist":
+        problem(("field",), f"'{data['field']}' must be a picklist field of {entity.name}{did_you_mean(data['field'], entity.field_map) if state_field is None else ''}")
+        return None
+    values = set(state_field.option_values)
+    states: list[WorkflowState] = []
+    for i, item in enumerate(data["states"]):
+        if item["name"] not in values:
+            problem(("states", i, "name"), f"state '{item['name']}' is not a value of {entity.name}.{state_field.name}{did_you_mean(item['name'], values)}")
+        states.append(WorkflowState(item["name"], bool(item.get("final", False)),
+                                    _actions(source, ("states", i, "on_enter"), item.get("on_enter", []), entity, problem),
+                                    _actions(source, ("states", i, "on_exit"), item.get("on_exit", []), entity, problem)))
+    names = {s.name for s in states}
+    if data["initial"] not in names:
+        problem(("initial",), f"initial state '{data['initial']}' is not one of its states{did_you_mean(data['initial'], names)}")
+    transitions: list[Transition] = []
+    seen: set[str] = set()
+    for i, item in enumerate(data["transitions"]):
+        path: JsonPath = ("transitions", i)
+        if item["name"] in seen:
+            problem((*path, "name"), f"transition '{item['name']}' is declared twice")
+        seen.add(item["name"])
+        for j, state in enumerate(item["from"]):
+            if state != "*" and state not in names:
+                problem((*path, "from", j), f"transition '{item['name']}': unknown state '{state}'{did_you_mean(state, names)}")
+        if item["to"] not in names:
+            problem((*path, "to"), f"transition '{item['name']}': unknown state '{item['to']}'{did_you_mean(item['to'], names)}")
+        for j, role in enumerate(item.get("roles", [])):
+            if role not in role_names:
+                problem((*path, "roles", j), f"transition '{item['name']}': unknown role '{role}'{did_you_mean(role, role_names)}")
+        for j, name in enumerate(item.get("required", [])):
+            if name not in entity.field_map:
+                problem((*path, "required", j), f"transition '{item['name']}': unknown field '{name}' on {entity.name}{did_you_mean(name, entity.field_map)}")
+        transitions.append(Transition(
+            item["name"], build_label(item["label"], item["name"]), tuple(item["from"]), item["to"], place_of(source, path),
+            tuple(item.get("roles", [])), tuple(item.get("relations", [])), item.get("guard"),
+            place_of(source, (*path, "guard")) if "guard" in item else None,
+            build_label(item["guard_message"], "") if "guard_message" in item else None,
+            tuple(item.get("required", [])), item.get("comment", "optional"),
+        ))
+    return Workflow(data["name"], build_label(data["label"], data["name"]), entity.name, state_field.name, data["initial"],
+                    tuple(states), tuple(transitions), place_of(source, ()), pack)
+
+
+def _actions(source: SourceFile, path: JsonPath, items: list[dict[str, Any]], entity: Entity, problem: Any) -> tuple[SetAction, ...]:
+    actions = []
+    for i, item in enumerate(items):
+        for name, expression in item["set"].items():
+            if name not in entity.field_map:
+                problem((*path, i, "set", name), f"cannot set unknown field '{name}' on {entity.name}{did_you_mean(name, entity.field_map)}")
+                continue
+            actions.append(SetAction(name, expression, place_of(source, (*path, i, "set", name))))
+    return tuple(actions)

@@ -1,0 +1,61 @@
+"""Workflow metadata: a state machine over a picklist field, its transitions (who, guard,
+required fields) and actions on entering or leaving a state. Plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm_platform.metadata.model import Label, Place
+
+
+@dataclass(frozen=True)
+class SetAction:
+    field: str
+    expression: str
+    place: Place
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    name: str
+    final: bool = False
+    on_enter: tuple[SetAction, ...] = ()
+    on_exit: tuple[SetAction, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    label: Label
+    from_states: tuple[str, ...]
+    to: str
+    place: Place
+    roles: tuple[str, ...] = ()
+    relations: tuple[str, ...] = ()
+    guard: str | None = None
+    guard_place: Place | None = None
+    guard_message: Label | None = None
+    required: tuple[str, ...] = ()
+    comment: str = "optional"
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    label: Label
+    entity: str
+    field: str
+    initial: str
+    states: tuple[WorkflowState, ...]
+    transitions: tuple[Transition, ...]
+    place: Place
+    pack: str = ""
+
+    def state(self, name: str) -> WorkflowState | None:
+        return next((s for s in self.states if s.name == name), None)
+
+    def transition(self, name: str) -> Transition | None:
+        return next((t for t in self.transitions if t.name == name), None)
+
+    def leaving(self, state: str | None) -> list[Transition]:
+        return [t for t in self.transitions if state in t.from_states or "*" in t.from_states]
