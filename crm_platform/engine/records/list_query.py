@@ -208,11 +208,7 @@ def apply_query(select: sa.Select[Any], entity: Entity, table: sa.Table, query: 
     for flt in query.filters:
         select = select.where(filter_clause(table, flt))
     if query.search:
-        if hidden & set(entity.search_fields):
-            import dataclasses
-
-            entity = dataclasses.replace(entity, search_fields=tuple(f for f in entity.search_fields if f not in hidden))
-        select = select.where(search_clause(entity, table, query.search))
+        select = select.where(search_clause(entity, table, query.search, hidden))
     return select
 
 
