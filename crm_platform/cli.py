@@ -345,6 +345,33 @@ def serve(
     uvicorn.run("crm_platform.ui.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=False)
 
 
+@app.command("worker")
+def worker(
+    burst: bool = typer.Option(False, "--burst", help="Stop once the queue is empty"),
+    sweep_seconds: float = typer.Option(None, "--sweep-seconds", help="How often due timers and abandoned jobs are looked for (default CRM_JOB_SWEEP_SECONDS or 5)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every job"),
+) -> None:
+    """Run background jobs (email, timers, notifications) from Redis with arq; needs CRM_REDIS_URL."""
+    import logging.config
+
+    from arq.logs import default_log_config
+
+    if not Settings.from_env().redis_url:
+        _fail("crm-platform worker needs CRM_REDIS_URL (e.g. redis://127.0.0.1:6379/0); "
+              "without Redis, jobs run inside `crm-platform serve` and no worker is needed")
+    site = _site()
+    _require_synced(site)
+    from crm_platform.engine.jobs.worker import run_worker
+
+    config = default_log_config(verbose)
+    config["loggers"]["crm_platform"] = {"handlers": ["arq.standard"], "level": "DEBUG" if verbose else "INFO"}
+    logging.config.dictConfig(config)
+    try:
+        run_worker(site, sweep_seconds=sweep_seconds, burst=burst)
+    finally:
+        site.dispose()
+
+
 def main() -> None:
     try:
         app()

@@ -185,6 +185,36 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("changed_at", UTCDateTime(), nullable=False),
             sa.Index("ix_crm_workflow_history_record", "entity", "record_id"),
         ),
+        sa.Table(
+            "crm_job", md, id_column(),
+            sa.Column("key", sa.String(200), nullable=False, unique=True),
+            sa.Column("name", sa.String(80), nullable=False),
+            sa.Column("payload", sa.Text, nullable=False),
+            sa.Column("status", sa.String(16), nullable=False),
+            sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("max_attempts", sa.Integer, nullable=False),
+            sa.Column("last_error", sa.Text),
+            sa.Column("run_at", UTCDateTime(), nullable=False),
+            sa.Column("lease_until", UTCDateTime()),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("started_at", UTCDateTime()),
+            sa.Column("finished_at", UTCDateTime()),
+            sa.Index("ix_crm_job_due", "status", "run_at"),
+        ),
+        sa.Table(
+            "crm_outbox", md, id_column(),
+            sa.Column("key", sa.String(200), unique=True),
+            sa.Column("to_address", sa.String(1000), nullable=False),
+            sa.Column("subject", sa.String(500), nullable=False),
+            sa.Column("body", sa.Text, nullable=False),
+            sa.Column("status", sa.String(16), nullable=False),
+            sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("last_error", sa.Text),
+            sa.Column("message_id", sa.String(255)),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("sent_at", UTCDateTime()),
+            sa.Index("ix_crm_outbox_status", "status"),
+        ),
     ]
     return {t.name: t for t in tables}
 
@@ -193,4 +223,5 @@ SYSTEM_TABLE_NAMES = (
     "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
     "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history",
+    "crm_job", "crm_outbox",
 )

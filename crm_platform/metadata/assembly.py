@@ -199,6 +199,7 @@ class EntityAssembler:
             icon=data.get("icon"),
             description=build_label(data["description"], "") if "description" in data else None,
             timeline_date=data.get("timeline_date"),
+            indexes=tuple(tuple(ix) for ix in data.get("indexes", ())),
             pack=draft.pack,
         )
 

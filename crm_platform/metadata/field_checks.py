@@ -107,6 +107,11 @@ class FieldChecker:
         title = data.get("title_field")
         if title is not None and (title not in names or not ft.FIELD_TYPES[names[title].type].stored):
             self._problem(source, ("title_field",), f"title_field '{title}' is not a field of entity '{draft.name}'{did_you_mean(title, names)}", "entity.bad_title_field")
+        for i, index in enumerate(data.get("indexes", [])):
+            for j, name in enumerate(index):
+                f = names.get(name)
+                if f is None or not ft.FIELD_TYPES[f.type].stored or f.type == "multi_picklist":
+                    self._problem(source, ("indexes", i, j), f"index field '{name}' is not a stored field of entity '{draft.name}'{did_you_mean(name, names)}", "entity.bad_index")
         timeline = data.get("timeline_date")
         if timeline is not None and (timeline not in names or names[timeline].value_type not in ("date", "datetime")):
             self._problem(source, ("timeline_date",), f"timeline_date '{timeline}' must be a date or datetime field of entity '{draft.name}'{did_you_mean(timeline, names)}", "entity.bad_timeline_date")

@@ -121,6 +121,7 @@ class Entity:
     description: Label | None = None
     pack: str = ""
     timeline_date: str | None = None  # records appear on the timelines of what they reference
+    indexes: tuple[tuple[str, ...], ...] = ()  # composite list indexes: filters..., sort field
 
     @cached_property
     def field_map(self) -> Mapping[str, Field]:
