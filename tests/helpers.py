@@ -38,3 +38,16 @@ def user_with_role(site, username: str, password: str, scope: str = "all", role:
         pass  # the role exists already
     site.permissions.assign_role(user_id, role)
     return user_id
+
+
+def log_in(client, username: str, password: str) -> str:  # type: ignore[no-untyped-def]
+    """Log a TestClient in through the login page; returns the session's CSRF token (also sent as a header)."""
+    import re
+
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/login", data={"username": username, "password": password, "csrf_token": csrf})
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+    client.csrf = token
+    client.headers["X-CSRF-Token"] = token
+    return token

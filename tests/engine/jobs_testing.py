@@ -51,7 +51,7 @@ def boom_job(ctx: JobContext) -> None:
     raise ValueError(f"boom {ctx.payload.get('value', '')}")
 
 
-@job("test_sleep_then_mark", max_attempts=3, backoff=0.5, timeout=4)
+@job("test_sleep_then_mark", max_attempts=3, backoff=0.5, timeout=6)
 def sleep_then_mark_job(ctx: JobContext) -> None:
     """Marks that it started, sleeps payload['seconds'], then does its work (killed mid-job in a test)."""
     with ctx.site.engine.begin() as conn:

@@ -233,3 +233,19 @@ def test_the_worker_command_needs_redis(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "crm-platform worker needs CRM_REDIS_URL" in result.stderr
+
+
+def test_an_app_lifespan_sweeps_when_there_is_no_redis(kit: Site, clock: Clock) -> None:
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from crm_platform.engine.jobs.sweeper import sweeping
+
+    job_id = jobs.enqueue(kit, "test_mark", key="lifespan", run_at=dt.timedelta(minutes=5))
+    clock.advance(dt.timedelta(minutes=5))
+    app = Starlette(lifespan=lambda app: sweeping(kit, interval=0.05))
+    with TestClient(app):
+        deadline = time.monotonic() + 10
+        while job_row(kit, job_id)["status"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert job_row(kit, job_id)["status"] == "done"

@@ -170,7 +170,7 @@ def test_a_job_enqueued_here_runs_once_in_the_worker(site: Site, start_worker: C
 def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_once(
         site: Site, start_worker: Callable[..., WorkerProcess]) -> None:
     first = start_worker()
-    job_id = jobs.enqueue(site, "test_sleep_then_mark", {"seconds": 2}, key="kill")
+    job_id = jobs.enqueue(site, "test_sleep_then_mark", {"seconds": 2.5}, key="kill")
     wait_for(lambda: marks(site, "kill", "started"), 15, "the job to start", first)
     first.kill()  # SIGKILL while the job sleeps
     job = jobs.get_job(site, job_id)

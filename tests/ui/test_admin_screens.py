@@ -14,14 +14,12 @@ from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.list_query import ListQuery
 from crm_platform.engine.site import Site
 from crm_platform.ui.app import create_app
+from tests.helpers import log_in
 
 
 def login(kit: Site, username: str, password: str) -> TestClient:
     client = TestClient(create_app(kit))
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"username": username, "password": password, "csrf_token": csrf})
-    client.csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)  # type: ignore[attr-defined, union-attr]
+    log_in(client, username, password)
     return client
 
 

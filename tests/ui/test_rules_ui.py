@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from crm_platform.engine.site import Site
 from crm_platform.ui.app import create_app
 from tests.conftest import FIXTURE_PACKS
+from tests.helpers import log_in
 
 
 @pytest.fixture
@@ -24,11 +25,7 @@ def rk(make_site) -> Site:  # type: ignore[no-untyped-def]
 def session(rk: Site) -> Iterator[TestClient]:
     rk.users.create_user("root", "root-password", is_admin=True)
     with TestClient(create_app(rk)) as client:
-        page = client.get("/login")
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-        client.post("/login", data={"username": "root", "password": "root-password", "csrf_token": csrf})
-        client.csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)  # type: ignore[attr-defined, union-attr]
-        client.headers["X-CSRF-Token"] = client.csrf  # type: ignore[attr-defined]
+        log_in(client, "root", "root-password")
         yield client
 
 

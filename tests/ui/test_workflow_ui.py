@@ -3,7 +3,6 @@ kanban firing transitions, and the API's transitions endpoints."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +12,7 @@ from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.site import Site
 from crm_platform.ui.app import create_app
 from tests.conftest import FIXTURE_PACKS
+from tests.helpers import log_in
 
 
 @pytest.fixture
@@ -25,11 +25,7 @@ def seller(fk: Site) -> Iterator[TestClient]:
     user_id = fk.users.create_user("sal", "sal-password")
     fk.permissions.assign_role(user_id, "seller")
     with TestClient(create_app(fk)) as client:
-        page = client.get("/login")
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-        client.post("/login", data={"username": "sal", "password": "sal-password", "csrf_token": csrf})
-        client.csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)  # type: ignore[attr-defined, union-attr]
-        client.headers["X-CSRF-Token"] = client.csrf  # type: ignore[attr-defined]
+        log_in(client, "sal", "sal-password")
         yield client
 
 
