@@ -118,8 +118,8 @@ def db_sync(allow_destructive: bool = typer.Option(False, "--allow-destructive",
         err.print(exc.plan.describe(), markup=False)
         _fail("nothing was changed")
         return
-    from crm_platform.engine.seeding import load_records
     from crm_platform.engine.records.actor import Actor
+    from crm_platform.engine.seeding import load_records
 
     seeded = load_records(site, ("seed",), Actor.system())
     out.print(plan.describe(), markup=False)

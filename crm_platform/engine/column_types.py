@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-
 SQLITE_MAX_INTEGER = 2**63 - 1
 
 

@@ -193,10 +193,10 @@ def build_schema(registry: Registry) -> Schema:
         for spec in column_specs:
             if spec.indexed or spec.unique:
                 sa.Index(constraint_name("ux" if spec.unique else "ix", table_name, spec.name), table.c[spec.name], unique=spec.unique)
-        for fields in entity.indexes:
+        for index_fields in entity.indexes:
             # filters first, then deleted_at (every list skips the recycle bin), then the sort field
-            columns = [*(table.c[name] for name in fields[:-1]), table.c.deleted_at, table.c[fields[-1]]]
-            sa.Index(constraint_name("ix", table_name, "_".join(fields) + "_list"), *columns)
+            columns = [*(table.c[name] for name in index_fields[:-1]), table.c.deleted_at, table.c[index_fields[-1]]]
+            sa.Index(constraint_name("ix", table_name, "_".join(index_fields) + "_list"), *columns)
         tables[entity.name] = table
     for entity in registry.entities.values():
         for f in entity.fields:

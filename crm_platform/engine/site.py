@@ -17,8 +17,8 @@ from crm_platform.engine.migration.planner import make_plan
 from crm_platform.engine.permissions.admin import sync_pack_roles
 from crm_platform.engine.search_index import sync_search_indexes
 from crm_platform.metadata.loader import load_registry
-from crm_platform.rules.site_rules import SiteRules, compile_site_rules
 from crm_platform.metadata.model import Registry
+from crm_platform.rules.site_rules import SiteRules, compile_site_rules
 
 
 @dataclass

@@ -10,7 +10,13 @@ import sqlalchemy as sa
 
 from crm_platform.engine.column_types import utcnow
 from crm_platform.engine.records.actor import Actor
-from crm_platform.engine.records.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from crm_platform.engine.records.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 from crm_platform.metadata.values import is_blank, parse_value
 from crm_platform.metadata.workflow_model import Transition, Workflow
 from crm_platform.rules import RuleError

@@ -3,7 +3,14 @@ the entities and each other: unknown entities, fields and roles, duplicate names
 
 from __future__ import annotations
 
-from crm_platform.metadata.access import FieldAccess, OrgChart, OrgUnitSeed, Permission, Role, UserSeed
+from crm_platform.metadata.access import (
+    FieldAccess,
+    OrgChart,
+    OrgUnitSeed,
+    Permission,
+    Role,
+    UserSeed,
+)
 from crm_platform.metadata.assembly import build_label, did_you_mean, place_of
 from crm_platform.metadata.errors import Problem
 from crm_platform.metadata.model import Entity

@@ -16,12 +16,12 @@ from typing import Any
 
 from crm_platform.metadata.access_assembly import build_org, build_roles
 from crm_platform.metadata.assembly import EntityAssembler
-from crm_platform.metadata.workflow_assembly import build_workflows
 from crm_platform.metadata.discovery import FoundPack, find_packs
 from crm_platform.metadata.errors import PackError, Problem
 from crm_platform.metadata.model import Label, PackInfo, Place, Registry, RuleSource
 from crm_platform.metadata.pack_reader import PackFiles, read_pack
 from crm_platform.metadata.screens_assembly import ScreenAssembler
+from crm_platform.metadata.workflow_assembly import build_workflows
 from crm_platform.metadata.yaml_source import display_path
 
 

@@ -16,9 +16,18 @@ from starlette.staticfiles import StaticFiles
 from crm_platform.engine.records.errors import RecordError
 from crm_platform.engine.site import Site
 from crm_platform.ui import pages
-from crm_platform.ui.api import access_admin, account, files, meta, openapi, records, rules, workflow
-from crm_platform.ui.screens import admin_routes, kanban, list_routes, record_routes
+from crm_platform.ui.api import (
+    access_admin,
+    account,
+    files,
+    meta,
+    openapi,
+    records,
+    rules,
+    workflow,
+)
 from crm_platform.ui.responses import error_response, json_response, record_error_response
+from crm_platform.ui.screens import admin_routes, kanban, list_routes, record_routes
 from crm_platform.ui.security import AuthMiddleware
 from crm_platform.ui.templating import render
 

@@ -6,10 +6,13 @@
 A key names one piece of work: enqueueing the same key again adds nothing (the first job is
 returned), and a job whose key ran is never run again; give a re-armed timer a new key.
 
-Inside a transaction of your own, pass `conn=`: the job is written in that transaction (gone
-if it rolls back) and delivered after the commit by `deliver(site, ids)`, or use
+Inside a transaction of your own, always pass `conn=`: the job is written in that transaction
+(gone if it rolls back) and delivered after the commit by `deliver(site, ids)`, or use
 `with after_commit(site) as later: ... later.enqueue(conn, ...)`. Jobs never delivered are
-still run by the due-job sweep (worker, or the app's sweeper) within its interval.
+still run by the due-job sweep (worker, or the app's sweeper) within its interval. (Without
+`conn`, in-process, a due job runs before `enqueue` returns and opens its own write
+transaction: called inside another open write transaction on SQLite, that one would wait for
+the lock held by its own caller.)
 """
 
 from __future__ import annotations

@@ -64,13 +64,16 @@ class Sweeper:
 
 
 @asynccontextmanager
-async def sweeping(site: Site, interval: float | None = None) -> AsyncIterator[Sweeper | None]:
-    """Run a Sweeper for the lifetime of an app when the site has no Redis (else yields None)."""
+async def sweeping(site: Site, interval: float | None = None) -> AsyncIterator[dict[str, Sweeper]]:
+    """Run a Sweeper for the lifetime of an app when the site has no Redis.
+
+    Yields Starlette lifespan state: {"job_sweeper": the Sweeper}, or {} with Redis (the
+    worker sweeps then)."""
     if site.settings.redis_url:
-        yield None
+        yield {}
         return
     sweeper = Sweeper(site, interval).start()
     try:
-        yield sweeper
+        yield {"job_sweeper": sweeper}
     finally:
         sweeper.stop()

@@ -13,7 +13,13 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from crm_platform.engine.jobs.delivery import ARQ_FUNCTION, push, queue_name, redis_settings, run_due
+from crm_platform.engine.jobs.delivery import (
+    ARQ_FUNCTION,
+    push,
+    queue_name,
+    redis_settings,
+    run_due,
+)
 from crm_platform.engine.jobs.registry import DEFAULT_TIMEOUT, load_job_modules, registered
 from crm_platform.engine.jobs.runner import execute
 from crm_platform.engine.jobs.sweeper import sweep_interval

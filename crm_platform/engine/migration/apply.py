@@ -11,7 +11,14 @@ from alembic.operations import Operations
 
 from crm_platform.engine.column_types import SQLITE_MAX_INTEGER, utcnow
 from crm_platform.engine.database import is_sqlite
-from crm_platform.engine.entity_tables import ON_DELETE, ColumnSpec, Schema, constraint_name, sa_column, sa_type
+from crm_platform.engine.entity_tables import (
+    ON_DELETE,
+    ColumnSpec,
+    Schema,
+    constraint_name,
+    sa_column,
+    sa_type,
+)
 from crm_platform.engine.migration.conversions import convert, fits
 from crm_platform.engine.migration.plan import Plan, Step
 from crm_platform.engine.migration.sqlite_fk import set_on_delete

@@ -16,16 +16,23 @@ import sqlalchemy as sa
 from crm_platform.engine.column_types import utcnow
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.autonumber import next_number
-from crm_platform.engine.records.errors import BadRequest, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from crm_platform.engine.records.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 from crm_platform.engine.records.history import fields_changed_since, read_history, write_history
 from crm_platform.engine.records.list_query import ListQuery, Page, apply_query, order_by
 from crm_platform.engine.records.payload import ChildRows, Payload, parse_payload
 from crm_platform.engine.records.relations import RelationWriter
 from crm_platform.engine.records.rule_hooks import RuleHooks
-from crm_platform.rules import SqlContext, checked_expression, compile_filter
 from crm_platform.engine.records.serialize import add_titles, row_to_dict
 from crm_platform.metadata.model import Entity
 from crm_platform.metadata.values import is_blank, parse_value
+from crm_platform.rules import SqlContext, checked_expression, compile_filter
 
 if TYPE_CHECKING:
     from crm_platform.engine.site import Site

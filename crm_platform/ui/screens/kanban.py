@@ -11,7 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm_platform.engine.records.errors import BadRequest, Conflict, FieldError, Forbidden, NotFound, RecordError
+from crm_platform.engine.records.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    RecordError,
+)
 from crm_platform.engine.records.list_query import Filter, ListQuery
 from crm_platform.metadata.model import Entity, Field, Option, SortKey
 from crm_platform.ui.i18n import translate

@@ -12,7 +12,16 @@ from urllib.parse import urlencode
 
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.list_query import ListQuery, Page, parse_list_params
-from crm_platform.metadata.model import Entity, Field, Label, ListView, Option, Place, Registry, SortKey
+from crm_platform.metadata.model import (
+    Entity,
+    Field,
+    Label,
+    ListView,
+    Option,
+    Place,
+    Registry,
+    SortKey,
+)
 
 SYSTEM_COLUMN_LABELS = {
     "id": Label("ID", "ID"), "created_at": Label("Created", "创建时间"), "updated_at": Label("Updated", "更新时间"),

@@ -11,11 +11,26 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from crm_platform.engine.files import Attachments, FileStore
-from crm_platform.engine.records.errors import Conflict, FieldError, Forbidden, NotFound, RecordError, ValidationFailed
+from crm_platform.engine.records.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    RecordError,
+    ValidationFailed,
+)
 from crm_platform.metadata.model import Entity
 from crm_platform.ui.i18n import translate
 from crm_platform.ui.screens.common import form_data, kanban_field_of, site_of
-from crm_platform.ui.screens.form_input import ORIGINAL_PREFIX, initial_values, layout, read_submission, row_indexes, visible_sections, widget_of
+from crm_platform.ui.screens.form_input import (
+    ORIGINAL_PREFIX,
+    initial_values,
+    layout,
+    read_submission,
+    row_indexes,
+    visible_sections,
+    widget_of,
+)
 from crm_platform.ui.screens.related import related_lists, timeline
 from crm_platform.ui.templating import is_htmx, language_of, render
 
@@ -162,7 +177,7 @@ async def _save(request: Request, record_id: int | None) -> Response:
             record = site.records.get(actor, entity.name, record_id)
         except NotFound:
             return render(request, "not_found.html", {}, status=404)
-    originals = {k[len(ORIGINAL_PREFIX):]: (form.getlist(k) if len(form.getlist(k)) > 1 else form.get(k)) for k in form.keys() if k.startswith(ORIGINAL_PREFIX)}
+    originals = {k[len(ORIGINAL_PREFIX):]: (form.getlist(k) if len(form.getlist(k)) > 1 else form.get(k)) for k in form if k.startswith(ORIGINAL_PREFIX)}
     try:
         _store_uploads(site, entity, submission, actor, lang)
         if record_id is None:
