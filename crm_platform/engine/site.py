@@ -64,6 +64,7 @@ class Site:
         self.__dict__.pop("access", None)
         self.__dict__.pop("permissions", None)
         self.__dict__.pop("workflows", None)
+        self.__dict__.pop("approvals", None)
 
     @cached_property
     def records(self):  # type: ignore[no-untyped-def]
@@ -82,6 +83,12 @@ class Site:
         from crm_platform.engine.workflow import WorkflowService
 
         return WorkflowService(self)
+
+    @cached_property
+    def approvals(self):  # type: ignore[no-untyped-def]
+        from crm_platform.engine.approvals import ApprovalService
+
+        return ApprovalService(self)
 
     @cached_property
     def permissions(self):  # type: ignore[no-untyped-def]

@@ -173,6 +173,25 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("value", sa.Text, nullable=False),
         ),
         sa.Table(
+            "crm_approval", md, id_column(),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("record_id", sa.BigInteger, nullable=False),
+            sa.Column("workflow", sa.String(40), nullable=False),
+            sa.Column("state", sa.String(64), nullable=False),
+            sa.Column("name", sa.String(40), nullable=False),
+            sa.Column("step", sa.Integer, nullable=False),
+            sa.Column("steps", sa.Integer, nullable=False),
+            sa.Column("approver_kind", sa.String(16), nullable=False),
+            sa.Column("approver_value", sa.String(150)),
+            sa.Column("status", sa.String(16), nullable=False),
+            sa.Column("requested_by", IdType, sa.ForeignKey("crm_user.id", ondelete="SET NULL")),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("decided_by", IdType, sa.ForeignKey("crm_user.id", ondelete="SET NULL")),
+            sa.Column("decided_at", UTCDateTime()),
+            sa.Column("comment", sa.Text),
+            sa.Index("ix_crm_approval_pending", "status", "entity", "record_id"),
+        ),
+        sa.Table(
             "crm_workflow_history", md, id_column(),
             sa.Column("entity", sa.String(40), nullable=False),
             sa.Column("record_id", sa.BigInteger, nullable=False),
@@ -222,6 +241,6 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
 SYSTEM_TABLE_NAMES = (
     "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
-    "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history",
+    "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history", "crm_approval",
     "crm_job", "crm_outbox",
 )

@@ -143,6 +143,11 @@ class WorkflowService:
         def write_history(conn: sa.Connection, version: int) -> None:
             conn.execute(self.history_table.insert().values(entity=entity_name, record_id=record_id, workflow=flow.name, transition=transition.name,
                                                            from_state=current, to_state=transition.to, comment=(comment or None), changed_by=actor.user_id, changed_at=utcnow()))
+            approvals = self.site.approvals
+            approvals.cancel_pending(conn, entity_name, record_id)
+            target = flow.state(transition.to)
+            if target is not None and target.approval is not None:
+                approvals.start(conn, flow, target.name, target.approval, record_id, actor.user_id)
 
         writer = actor if self.site.access.scope(actor, entity, "update") is not None else Actor(actor.user_id, actor.username, True, actor.unit_id, actor.language, actor.display_name)
         return self.site.records.update(writer, entity_name, record_id, payload, via_workflow=True, on_write=write_history)

@@ -10,7 +10,7 @@ from crm_platform.metadata.assembly import build_label, did_you_mean, place_of
 from crm_platform.metadata.errors import Problem
 from crm_platform.metadata.model import Entity
 from crm_platform.metadata.pack_reader import PackFiles
-from crm_platform.metadata.workflow_model import SetAction, Transition, Workflow, WorkflowState
+from crm_platform.metadata.workflow_model import ApprovalAction, ApprovalStep, SetAction, Transition, Workflow, WorkflowState
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
 
@@ -53,9 +53,18 @@ def _build(pack: str, source: SourceFile, data: dict[str, Any], entities: dict[s
     for i, item in enumerate(data["states"]):
         if item["name"] not in values:
             problem(("states", i, "name"), f"state '{item['name']}' is not a value of {entity.name}.{state_field.name}{did_you_mean(item['name'], values)}")
+        approval = None
+        for j, action in enumerate(item.get("on_enter", [])):
+            if "approval" in action:
+                spec = action["approval"]
+                steps = tuple(ApprovalStep(kind, None if kind == "owner_manager" else str(value)) for step in spec["steps"] for kind, value in step.items())
+                for k, step in enumerate(steps):
+                    if step.kind in ("role", "role_in_unit") and step.value not in role_names:
+                        problem(("states", i, "on_enter", j, "approval", "steps", k), f"approval '{spec['name']}': unknown role '{step.value}'{did_you_mean(step.value or '', role_names)}")
+                approval = ApprovalAction(spec["name"], build_label(spec["label"], spec["name"]), steps, spec["approve"], spec["reject"], place_of(source, ("states", i, "on_enter", j)))
         states.append(WorkflowState(item["name"], bool(item.get("final", False)),
                                     _actions(source, ("states", i, "on_enter"), item.get("on_enter", []), entity, problem),
-                                    _actions(source, ("states", i, "on_exit"), item.get("on_exit", []), entity, problem)))
+                                    _actions(source, ("states", i, "on_exit"), item.get("on_exit", []), entity, problem), approval))
     names = {s.name for s in states}
     if data["initial"] not in names:
         problem(("initial",), f"initial state '{data['initial']}' is not one of its states{did_you_mean(data['initial'], names)}")
@@ -84,6 +93,12 @@ def _build(pack: str, source: SourceFile, data: dict[str, Any], entities: dict[s
             build_label(item["guard_message"], "") if "guard_message" in item else None,
             tuple(item.get("required", [])), item.get("comment", "optional"),
         ))
+    transition_names = {t.name for t in transitions}
+    for i, state in enumerate(states):
+        if state.approval is not None:
+            for outcome in (state.approval.approve, state.approval.reject):
+                if outcome not in transition_names:
+                    problem(("states", i, "on_enter"), f"approval '{state.approval.name}': unknown transition '{outcome}'{did_you_mean(outcome, transition_names)}")
     return Workflow(data["name"], build_label(data["label"], data["name"]), entity.name, state_field.name, data["initial"],
                     tuple(states), tuple(transitions), place_of(source, ()), pack)
 
@@ -91,7 +106,7 @@ def _build(pack: str, source: SourceFile, data: dict[str, Any], entities: dict[s
 def _actions(source: SourceFile, path: JsonPath, items: list[dict[str, Any]], entity: Entity, problem: Any) -> tuple[SetAction, ...]:
     actions = []
     for i, item in enumerate(items):
-        for name, expression in item["set"].items():
+        for name, expression in item.get("set", {}).items():
             if name not in entity.field_map:
                 problem((*path, i, "set", name), f"cannot set unknown field '{name}' on {entity.name}{did_you_mean(name, entity.field_map)}")
                 continue

@@ -16,11 +16,30 @@ class SetAction:
 
 
 @dataclass(frozen=True)
+class ApprovalStep:
+    kind: str  # role | role_in_unit | owner_manager | user
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalAction:
+    """Start an approval on entering a state; its outcome fires `approve` or `reject`."""
+
+    name: str
+    label: Label
+    steps: tuple[ApprovalStep, ...]
+    approve: str
+    reject: str
+    place: Place
+
+
+@dataclass(frozen=True)
 class WorkflowState:
     name: str
     final: bool = False
     on_enter: tuple[SetAction, ...] = ()
     on_exit: tuple[SetAction, ...] = ()
+    approval: ApprovalAction | None = None
 
 
 @dataclass(frozen=True)

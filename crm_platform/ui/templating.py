@@ -66,6 +66,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     base = {
         "actor": actor,
         "is_admin": actor is not None and site.access.is_administrator(actor),
+        "work_count": len(site.approvals.pending_for(actor)) if actor is not None else 0,
         "lang": lang,
         "zh": lang == "zh-CN",
         "t": t,

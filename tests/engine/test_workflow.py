@@ -50,7 +50,7 @@ def test_new_records_start_in_the_initial_state_and_the_state_moves_only_by_tran
 def test_who_may_fire_guard_and_actions(fk: Site, people: dict[str, Actor]) -> None:
     deal = new_deal(fk, people["seller"])
     options = {o.transition.name: o.allowed for o in fk.workflows.options(people["seller"], "deal", deal["id"])}
-    assert options == {"win": False, "lose": True}
+    assert options == {"win": False, "lose": True, "submit": True}
     with pytest.raises(Forbidden):
         fk.workflows.fire(people["seller"], "deal", deal["id"], "win")
     with pytest.raises(ValidationFailed) as guard:
@@ -89,3 +89,33 @@ def test_out_of_scope_records_are_not_found(fk: Site, people: dict[str, Actor]) 
     deal = new_deal(fk, people["boss"])
     with pytest.raises(NotFound):
         fk.workflows.fire(people["seller"], "deal", deal["id"], "lose", comment="x")
+
+
+def test_an_approval_in_two_steps_fires_the_outcome(fk: Site, people: dict[str, Actor]) -> None:
+    deal = new_deal(fk, people["seller"], amount="900")
+    reviewing = fk.workflows.fire(people["seller"], "deal", deal["id"], "submit")
+    assert reviewing["stage"] == "review"
+    assert fk.approvals.pending_for(people["seller"]) == []
+    first = fk.approvals.pending_for(people["approver"])
+    assert [(a["name"], a["step"], a["title"]) for a in first] == [("big_deal", 0, "Deal")]
+    with pytest.raises(Forbidden):
+        fk.approvals.decide(people["seller"], first[0]["id"], True)
+    assert fk.approvals.decide(people["approver"], first[0]["id"], True, "fine by me") == {"status": "approved", "next_step": 1}
+    second = fk.approvals.pending_for(people["boss"])  # the owner's manager
+    assert [a["step"] for a in second] == [1]
+    result = fk.approvals.decide(people["boss"], second[0]["id"], True)
+    assert result["record"]["stage"] == "won"
+    with pytest.raises(Conflict):
+        fk.approvals.decide(people["boss"], second[0]["id"], True)
+    steps = fk.approvals.of_record("deal", deal["id"])
+    assert [(s["step"], s["status"], s["decided_by_name"]) for s in steps] == [(0, "approved", "approver"), (1, "approved", "boss")]
+
+
+def test_a_rejection_sends_the_record_back(fk: Site, people: dict[str, Actor]) -> None:
+    deal = new_deal(fk, people["seller"], amount="900")
+    fk.workflows.fire(people["seller"], "deal", deal["id"], "submit")
+    pending = fk.approvals.pending_for(people["approver"])[0]
+    result = fk.approvals.decide(people["approver"], pending["id"], False, "too cheap")
+    assert result["record"]["stage"] == "open"
+    assert fk.workflows.history("deal", deal["id"])[-1]["comment"] == "too cheap"
+    assert fk.approvals.pending_for(people["boss"]) == []

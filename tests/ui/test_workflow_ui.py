@@ -3,6 +3,8 @@ kanban firing transitions, and the API's transitions endpoints."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -57,7 +59,7 @@ def test_kanban_moves_fire_transitions(seller: TestClient, fk: Site) -> None:
 def test_api_transitions(seller: TestClient, fk: Site) -> None:
     deal_id = a_deal(seller, fk)
     listed = seller.get(f"/api/v1/records/deal/{deal_id}/transitions").json()
-    assert listed["state"] == "open" and {t["name"]: t["allowed"] for t in listed["data"]} == {"win": False, "lose": True}
+    assert listed["state"] == "open" and {t["name"]: t["allowed"] for t in listed["data"]} == {"win": False, "lose": True, "submit": True}
     assert seller.post(f"/api/v1/records/deal/{deal_id}/transitions/win", json={}).status_code == 403
     assert seller.post(f"/api/v1/records/deal/{deal_id}/transitions/nope", json={}).status_code == 404
     lost = seller.post(f"/api/v1/records/deal/{deal_id}/transitions/lose", json={"comment": "Lost to a competitor"})
@@ -66,3 +68,24 @@ def test_api_transitions(seller: TestClient, fk: Site) -> None:
     assert again.status_code == 409
     direct = seller.patch(f"/api/v1/records/deal/{deal_id}", json={"version": lost.json()["version"], "stage": "open"})
     assert direct.status_code == 422
+
+
+def test_work_list_approvals_over_screens_and_api(seller: TestClient, fk: Site) -> None:
+    approver_id = fk.users.create_user("apr", "apr-password")
+    fk.permissions.assign_role(approver_id, "approver")
+    deal_id = a_deal(seller, fk)
+    seller.patch(f"/api/v1/records/deal/{deal_id}", json={"version": 1, "amount": "50"})
+    assert seller.post(f"/api/v1/records/deal/{deal_id}/transitions/submit", json={}).json()["stage"] == "review"
+    assert seller.get("/api/v1/approvals").json()["data"] == []
+    time.sleep(0.6)  # the new role assignment reaches the policy cache within half a second
+    with TestClient(create_app(fk)) as approver:
+        log_in(approver, "apr", "apr-password")
+        page = approver.get("/work").text
+        assert "Big deal approval" in page and "step 1 of 2" in page
+        assert re.search(r'Work list <span class="count"[^>]*>1</span>', page)
+        pending = approver.get("/api/v1/approvals").json()["data"]
+        decided = approver.post(f"/work/approvals/{pending[0]['id']}", data={"csrf_token": approver.csrf, "decision": "reject", "comment": "Needs a discount check"}, follow_redirects=False)
+        assert decided.status_code == 303
+    assert fk.records.get(Actor.system(), "deal", deal_id)["stage"] == "open"
+    again = seller.post(f"/api/v1/approvals/{pending[0]['id']}/decision", json={"approve": True})
+    assert again.status_code in (403, 404, 409)

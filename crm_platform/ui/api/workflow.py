@@ -38,3 +38,23 @@ routes = [
     Route("/records/{entity:str}/{id:int}/transitions", options, methods=["GET"]),
     Route("/records/{entity:str}/{id:int}/transitions/{name:str}", fire, methods=["POST"]),
 ]
+
+
+async def my_approvals(request: Request) -> Response:
+    return json_response({"data": request.app.state.site.approvals.pending_for(request.state.actor)})
+
+
+async def decide(request: Request) -> Response:
+    """POST {approve: true|false, comment?}."""
+    data = await read_json(request)
+    if not isinstance(data, dict) or not isinstance(data.get("approve"), bool):
+        raise ValidationFailed([FieldError("approve", "true to approve, false to reject", "required")])
+    comment = data.get("comment")
+    result = request.app.state.site.approvals.decide(request.state.actor, request.path_params["id"], data["approve"], comment if isinstance(comment, str) else None)
+    return json_response(result)
+
+
+routes += [
+    Route("/approvals", my_approvals, methods=["GET"]),
+    Route("/approvals/{id:int}/decision", decide, methods=["POST"]),
+]
