@@ -56,7 +56,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, codes.get(exc.status_code, "error"), message, headers=getattr(exc, "headers", None))
 
 
-def create_app(site: Site) -> Starlette:
+def create_app(site: Site, background_jobs: bool = False) -> Starlette:
+    """The app for `site`; with `background_jobs`, a sweeper thread runs due jobs and timers
+    in-process while the app runs (the default without Redis; `crm-platform serve` turns it on)."""
     api_routes = [Route("/health", health, methods=["GET"]), *account.routes, *meta.routes, *records.routes, *access_admin.routes, *rules.routes, *workflow.routes, *files.routes, *openapi.routes]
     routes = [
         Mount("/api/v1", routes=api_routes),
@@ -73,7 +75,14 @@ def create_app(site: Site) -> Starlette:
                    same_site="lax", https_only=site.settings.secure_cookies, max_age=14 * 24 * 3600),
         Middleware(AuthMiddleware),
     ]
-    app = Starlette(routes=routes, middleware=middleware,
+    lifespan = None
+    if background_jobs and not site.settings.redis_url:
+        from crm_platform.engine.jobs.sweeper import sweeping
+
+        def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+            return sweeping(site)
+
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={RecordError: _record_error, HTTPException: _http_error})
     app.state.site = site
     return app
