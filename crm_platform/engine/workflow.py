@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crm_platform.engine import jobs
 from crm_platform.engine.column_types import utcnow
+from crm_platform.engine.workflow_jobs import schedule_timers
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.errors import (
     Conflict,
@@ -140,9 +142,13 @@ class WorkflowService:
         payload[flow.field] = transition.to
         payload["version"] = record["version"]
 
+        timer_jobs: list[int] = []
+
         def write_history(conn: sa.Connection, version: int) -> None:
-            conn.execute(self.history_table.insert().values(entity=entity_name, record_id=record_id, workflow=flow.name, transition=transition.name,
-                                                           from_state=current, to_state=transition.to, comment=(comment or None), changed_by=actor.user_id, changed_at=utcnow()))
+            history_id = conn.execute(self.history_table.insert().values(entity=entity_name, record_id=record_id, workflow=flow.name, transition=transition.name,
+                                                           from_state=current, to_state=transition.to, comment=(comment or None), changed_by=actor.user_id, changed_at=utcnow())
+                                      .returning(self.history_table.c.id)).scalar_one()
+            timer_jobs.extend(schedule_timers(self.site, conn, entity_name, record_id, transition.to, history_id))
             approvals = self.site.approvals
             approvals.cancel_pending(conn, entity_name, record_id)
             target = flow.state(transition.to)
@@ -150,7 +156,19 @@ class WorkflowService:
                 approvals.start(conn, flow, target.name, target.approval, record_id, actor.user_id)
 
         writer = actor if self.site.access.scope(actor, entity, "update") is not None else Actor(actor.user_id, actor.username, True, actor.unit_id, actor.language, actor.display_name)
-        return self.site.records.update(writer, entity_name, record_id, payload, via_workflow=True, on_write=write_history)
+        result = self.site.records.update(writer, entity_name, record_id, payload, via_workflow=True, on_write=write_history)
+        jobs.deliver(self.site, timer_jobs)
+        return result
+
+    def start(self, conn: sa.Connection, flow: Workflow, record_id: int, actor: Actor) -> list[int]:
+        """A new record entered the initial state: history, approval and timers of that state."""
+        history_id = conn.execute(self.history_table.insert().values(entity=flow.entity, record_id=record_id, workflow=flow.name, transition="_start",
+                                                                    from_state=None, to_state=flow.initial, changed_by=actor.user_id, changed_at=utcnow())
+                                  .returning(self.history_table.c.id)).scalar_one()
+        initial = flow.state(flow.initial)
+        if initial is not None and initial.approval is not None:
+            self.site.approvals.start(conn, flow, initial.name, initial.approval, record_id, actor.user_id)
+        return schedule_timers(self.site, conn, flow.entity, record_id, flow.initial, history_id)
 
     def _actions(self, conn: sa.Connection, actor: Actor, flow: Workflow, entity: Any, leaving: str | None, entering: str, record: dict[str, Any], prior: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from crm_platform.metadata.assembly import build_label, did_you_mean, place_of
 from crm_platform.metadata.errors import Problem
 from crm_platform.metadata.model import Entity
 from crm_platform.metadata.pack_reader import PackFiles
-from crm_platform.metadata.workflow_model import ApprovalAction, ApprovalStep, SetAction, Transition, Workflow, WorkflowState
+from crm_platform.metadata.workflow_model import ApprovalAction, ApprovalStep, SetAction, StateTimer, Transition, Workflow, WorkflowState
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
 
@@ -64,7 +64,12 @@ def _build(pack: str, source: SourceFile, data: dict[str, Any], entities: dict[s
                 approval = ApprovalAction(spec["name"], build_label(spec["label"], spec["name"]), steps, spec["approve"], spec["reject"], place_of(source, ("states", i, "on_enter", j)))
         states.append(WorkflowState(item["name"], bool(item.get("final", False)),
                                     _actions(source, ("states", i, "on_enter"), item.get("on_enter", []), entity, problem),
-                                    _actions(source, ("states", i, "on_exit"), item.get("on_exit", []), entity, problem), approval))
+                                    _actions(source, ("states", i, "on_exit"), item.get("on_exit", []), entity, problem), approval,
+                                    tuple(StateTimer(t["after_minutes"], t["fire"]) for t in item.get("timers", [])),
+                                    tuple(item.get("work_list", []))))
+        for j, role in enumerate(item.get("work_list", [])):
+            if role not in role_names:
+                problem(("states", i, "work_list", j), f"state '{item['name']}': unknown role '{role}'{did_you_mean(role, role_names)}")
     names = {s.name for s in states}
     if data["initial"] not in names:
         problem(("initial",), f"initial state '{data['initial']}' is not one of its states{did_you_mean(data['initial'], names)}")
@@ -95,6 +100,10 @@ def _build(pack: str, source: SourceFile, data: dict[str, Any], entities: dict[s
         ))
     transition_names = {t.name for t in transitions}
     for i, state in enumerate(states):
+        for j, timer in enumerate(state.timers):
+            leaving = [t for t in transitions if t.name == timer.fire]
+            if not leaving or (state.name not in leaving[0].from_states and "*" not in leaving[0].from_states):
+                problem(("states", i, "timers", j, "fire"), f"timer of state '{state.name}': '{timer.fire}' is not a transition leaving that state{did_you_mean(timer.fire, transition_names)}")
         if state.approval is not None:
             for outcome in (state.approval.approve, state.approval.reject):
                 if outcome not in transition_names:

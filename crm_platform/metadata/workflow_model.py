@@ -34,12 +34,22 @@ class ApprovalAction:
 
 
 @dataclass(frozen=True)
+class StateTimer:
+    """Fire `fire` when the record is still in the state `after_minutes` after entering it."""
+
+    after_minutes: int
+    fire: str
+
+
+@dataclass(frozen=True)
 class WorkflowState:
     name: str
     final: bool = False
     on_enter: tuple[SetAction, ...] = ()
     on_exit: tuple[SetAction, ...] = ()
     approval: ApprovalAction | None = None
+    timers: tuple[StateTimer, ...] = ()
+    work_list: tuple[str, ...] = ()  # roles that find records in this state on their work list
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "approve": ("Approve", "批准"),
     "reject": ("Reject", "驳回"),
     "nothing_waiting": ("Nothing is waiting for you.", "暂无待办。"),
+    "waiting_for_my_role": ("Waiting for my role", "等待我处理"),
     "users": ("Users", "用户"),
     "roles": ("Roles", "角色"),
     "roles_permissions": ("Roles and permissions", "角色与权限"),

@@ -61,7 +61,7 @@ def test_who_may_fire_guard_and_actions(fk: Site, people: dict[str, Actor]) -> N
     with pytest.raises(Conflict):
         fk.workflows.fire(people["approver"], "deal", deal["id"], "win")
     history = fk.workflows.history("deal", deal["id"])
-    assert [(h["transition"], h["from_state"], h["to_state"], h["username"]) for h in history] == [("win", "open", "won", "boss")]
+    assert [(h["transition"], h["from_state"], h["to_state"], h["username"]) for h in history] == [("_start", None, "open", "seller"), ("win", "open", "won", "boss")]
 
 
 def test_an_approver_role_fires_without_update_rights(fk: Site, people: dict[str, Actor]) -> None:
@@ -119,3 +119,26 @@ def test_a_rejection_sends_the_record_back(fk: Site, people: dict[str, Actor]) -
     assert result["record"]["stage"] == "open"
     assert fk.workflows.history("deal", deal["id"])[-1]["comment"] == "too cheap"
     assert fk.approvals.pending_for(people["boss"]) == []
+
+
+def test_a_timer_fires_its_transition_when_the_record_stays_too_long(fk: Site, people: dict[str, Actor]) -> None:
+    from crm_platform.engine import jobs
+    from crm_platform.engine.clock import CLOCK
+
+    with CLOCK.scope():
+        CLOCK.set(dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC))
+        waiting = new_deal(fk, people["seller"], amount="900")
+        fk.workflows.fire(people["seller"], "deal", waiting["id"], "submit")
+        moved_on = new_deal(fk, people["seller"], amount="900")
+        fk.workflows.fire(people["seller"], "deal", moved_on["id"], "submit")
+        fk.workflows.fire(people["approver"], "deal", moved_on["id"], "send_back", comment="not now")
+        CLOCK.advance(dt.timedelta(minutes=119))
+        jobs.run_due(fk)
+        assert fk.records.get(SYSTEM, "deal", waiting["id"])["stage"] == "review"
+        CLOCK.advance(dt.timedelta(minutes=2))
+        jobs.run_due(fk)
+        assert fk.records.get(SYSTEM, "deal", waiting["id"])["stage"] == "open"
+        last = fk.workflows.history("deal", waiting["id"])[-1]
+        assert (last["transition"], last["comment"]) == ("send_back", "automatic: time ran out")
+        assert fk.approvals.pending_for(people["approver"]) == []  # the approval was cancelled
+        assert [h["transition"] for h in fk.workflows.history("deal", moved_on["id"])] == ["_start", "submit", "send_back"]

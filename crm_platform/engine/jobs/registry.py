@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 JobFunction = Callable[["JobContext"], Any]
 
-BUILTIN_JOB_MODULES = ("crm_platform.engine.jobs.outbox",)
+BUILTIN_JOB_MODULES = ("crm_platform.engine.jobs.outbox", "crm_platform.engine.workflow_jobs")
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_BACKOFF = 30.0  # seconds before the 2nd attempt; doubles each time

@@ -163,9 +163,17 @@ class RecordService:
                 payload.errors.append(FieldError(flow.field, f"a new {entity.label.en} starts in state '{flow.initial}'; other states are reached through transitions", "workflow"))
             payload.values[flow.field] = flow.initial
         self._check_field_writes(actor, entity, payload)
+        timer_jobs: list[int] = []
         with self.site.engine.begin() as conn:
             record_id = self._insert(conn, actor, entity, payload)
-            return self._get(conn, actor, entity, record_id)
+            if flow is not None:
+                timer_jobs = self.site.workflows.start(conn, flow, record_id, actor)
+            record = self._get(conn, actor, entity, record_id)
+        if timer_jobs:
+            from crm_platform.engine import jobs
+
+            jobs.deliver(self.site, timer_jobs)
+        return record
 
     def _check_field_writes(self, actor: Actor, entity: Entity, payload: Payload) -> None:
         access = self.site.access

@@ -35,10 +35,30 @@ def _my_open(site: Any, actor: Any) -> list[dict[str, Any]]:
     return groups
 
 
+def _for_my_roles(site: Any, actor: Any) -> list[dict[str, Any]]:
+    """Records waiting in a state whose `work_list` names one of my roles (e.g. escalated requests)."""
+    if actor.user_id is None:
+        return []
+    roles = set(site.access.store.grants(actor.user_id).roles)
+    groups = []
+    for flow in site.registry.extra.get("workflows", ()):
+        entity = site.registry.entity(flow.entity)
+        states = [s.name for s in flow.states if roles & set(s.work_list)]
+        if not states or not site.access.can(actor, entity, "read"):
+            continue
+        query = ListQuery(filters=(Filter(flow.field, "in", states),), sort=(SortKey("updated_at", False),), page_size=OPEN_ROWS)
+        page = site.records.list(actor, entity.name, query)
+        if page.total:
+            groups.append({"entity": entity, "flow": flow, "records": page.records, "total": page.total})
+    return groups
+
+
 async def work_list(request: Request, error: str | None = None, status: int = 200) -> Response:
     site = site_of(request)
     actor = request.state.actor
-    return render(request, "work.html", {"approvals": site.approvals.pending_for(actor), "open_groups": _my_open(site, actor), "error": error}, status=status)
+    context = {"approvals": site.approvals.pending_for(actor), "waiting_groups": _for_my_roles(site, actor),
+               "open_groups": _my_open(site, actor), "error": error}
+    return render(request, "work.html", context, status=status)
 
 
 async def decide(request: Request) -> Response:
