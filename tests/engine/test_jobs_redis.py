@@ -8,6 +8,7 @@ Needs CRM_TEST_REDIS_URL (./test starts a Redis and sets it); skipped without it
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import os
@@ -141,7 +142,9 @@ def arq_push(queue: str, arq_id: str, job_id: int) -> None:
         finally:
             await redis.aclose()
 
-    asyncio.run(push())
+    # A fresh thread has no event loop (Playwright's sync API may run one in this one).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, push()).result(30)
 
 
 def arq_idle(queue: str, arq_id: str) -> bool:
