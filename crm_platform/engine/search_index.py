@@ -123,7 +123,7 @@ def sync_search_indexes(conn: sa.Connection, registry: Registry, schema: Schema)
         return _SqliteIndexes(conn).sync(wanted)
     if conn.dialect.name == "postgresql":
         return _PostgresIndexes(conn).sync(wanted)
-    raise NotImplementedError(f"search indexes are implemented for SQLite and PostgreSQL, not {conn.dialect.name}")
+    raise RuntimeError(f"search indexes are implemented for SQLite and PostgreSQL, not {conn.dialect.name}")
 
 
 class _SqliteIndexes:
