@@ -27,7 +27,7 @@ from crm_platform.ui.api import (
     workflow,
 )
 from crm_platform.ui.responses import error_response, json_response, record_error_response
-from crm_platform.ui.screens import admin_routes, kanban, list_routes, record_routes, work_routes
+from crm_platform.ui.screens import admin_routes, kanban, list_routes, monitor_routes, record_routes, work_routes
 from crm_platform.ui.security import AuthMiddleware
 from crm_platform.ui.templating import render
 
@@ -66,6 +66,7 @@ def create_app(site: Site, background_jobs: bool = False) -> Starlette:
         *pages.routes,
         *admin_routes.routes,
         *work_routes.routes,
+        *monitor_routes.routes,
         *kanban.routes,
         *list_routes.routes,
         *record_routes.routes,

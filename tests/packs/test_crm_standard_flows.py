@@ -85,3 +85,20 @@ def test_a_large_quote_discount_needs_the_manager_then_finance(site: Site) -> No
     second = site.approvals.pending_for(people["cfo"])
     result = site.approvals.decide(people["cfo"], second[0]["id"], True)
     assert result["record"]["status"] == "sent"
+
+
+def test_the_monitoring_screen_shows_states_timers_and_failed_jobs(site: Site) -> None:
+    people = staff(site)
+    account = site.records.create(Actor.system(), "account", {"name": "Monitor Co"})
+    site.records.create(people["agent"], "service_request", {"subject": "Loose tiles", "account": account["id"], "opened_at": "2026-06-01T08:00:00+00:00"})
+    failing = jobs.enqueue(site, "send_email", {}, key="monitor-test", max_attempts=1)  # no outbox id: fails
+    site.users.create_user("root", "root-password", is_admin=True)
+    with TestClient(create_app(site)) as client:
+        log_in(client, "root", "root-password")
+        page = client.get("/admin/monitor").text
+        assert "Service lifecycle" in page and "workflow_timer" in page
+        assert jobs.get_job(site, failing)["status"] == "failed" and "monitor-test" in page
+        retried = client.post(f"/admin/monitor/jobs/{failing}/retry", data={"csrf_token": client.csrf}, follow_redirects=False)
+        assert retried.status_code == 303 and jobs.get_job(site, failing)["attempts"] >= 1
+        log_in(client, "agent", "agent-password")
+        assert client.get("/admin/monitor").status_code == 403
