@@ -192,6 +192,16 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Index("ix_crm_approval_pending", "status", "entity", "record_id"),
         ),
         sa.Table(
+            "crm_notification", md, id_column(),
+            sa.Column("user_id", IdType, sa.ForeignKey("crm_user.id", ondelete="CASCADE"), nullable=False),
+            sa.Column("text_en", sa.Text, nullable=False),
+            sa.Column("text_zh", sa.Text, nullable=False),
+            sa.Column("link", sa.String(300)),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("read_at", UTCDateTime()),
+            sa.Index("ix_crm_notification_user", "user_id", "read_at"),
+        ),
+        sa.Table(
             "crm_workflow_history", md, id_column(),
             sa.Column("entity", sa.String(40), nullable=False),
             sa.Column("record_id", sa.BigInteger, nullable=False),
@@ -241,6 +251,6 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
 SYSTEM_TABLE_NAMES = (
     "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
-    "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history", "crm_approval",
+    "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history", "crm_approval", "crm_notification",
     "crm_job", "crm_outbox",
 )

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from crm_platform.engine import jobs
 from crm_platform.engine.column_types import utcnow
+from crm_platform.engine.notifications import Notifications
 from crm_platform.engine.workflow_jobs import schedule_timers
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.errors import (
@@ -149,6 +150,12 @@ class WorkflowService:
                                                            from_state=current, to_state=transition.to, comment=(comment or None), changed_by=actor.user_id, changed_at=utcnow())
                                       .returning(self.history_table.c.id)).scalar_one()
             timer_jobs.extend(schedule_timers(self.site, conn, entity_name, record_id, transition.to, history_id))
+            target_state = flow.state(transition.to)
+            if target_state is not None and target_state.notify:
+                title = str(record.get(entity.title_field or "id") or f"#{record_id}")
+                notifier = Notifications(self.site)
+                for action in target_state.notify:
+                    timer_jobs.extend(notifier.send(conn, action, {**record, **merged}, f"/app/{entity_name}/{record_id}", title))
             approvals = self.site.approvals
             approvals.cancel_pending(conn, entity_name, record_id)
             target = flow.state(transition.to)

@@ -10,7 +10,7 @@ from crm_platform.metadata.assembly import build_label, did_you_mean, place_of
 from crm_platform.metadata.errors import Problem
 from crm_platform.metadata.model import Entity
 from crm_platform.metadata.pack_reader import PackFiles
-from crm_platform.metadata.workflow_model import ApprovalAction, ApprovalStep, SetAction, StateTimer, Transition, Workflow, WorkflowState
+from crm_platform.metadata.workflow_model import ApprovalAction, ApprovalStep, NotifyAction, SetAction, StateTimer, Transition, Workflow, WorkflowState
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
 
@@ -66,7 +66,13 @@ def _build(pack: str, source: SourceFile, data: dict[str, Any], entities: dict[s
                                     _actions(source, ("states", i, "on_enter"), item.get("on_enter", []), entity, problem),
                                     _actions(source, ("states", i, "on_exit"), item.get("on_exit", []), entity, problem), approval,
                                     tuple(StateTimer(t["after_minutes"], t["fire"]) for t in item.get("timers", [])),
-                                    tuple(item.get("work_list", []))))
+                                    tuple(item.get("work_list", [])),
+                                    tuple(NotifyAction(tuple(a["notify"]["to"]), build_label(a["notify"]["message"], ""), bool(a["notify"].get("email", False)))
+                                          for a in item.get("on_enter", []) if "notify" in a)))
+        for j, action in enumerate(item.get("on_enter", [])):
+            for k, target in enumerate(action.get("notify", {}).get("to", [])):
+                if target.startswith("role:") and target[5:] not in role_names:
+                    problem(("states", i, "on_enter", j, "notify", "to", k), f"notify: unknown role '{target[5:]}'{did_you_mean(target[5:], role_names)}")
         for j, role in enumerate(item.get("work_list", [])):
             if role not in role_names:
                 problem(("states", i, "work_list", j), f"state '{item['name']}': unknown role '{role}'{did_you_mean(role, role_names)}")

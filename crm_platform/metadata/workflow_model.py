@@ -34,6 +34,15 @@ class ApprovalAction:
 
 
 @dataclass(frozen=True)
+class NotifyAction:
+    """Tell people (owner, owner_manager, role:<name>) in-app, and by email when `email`."""
+
+    to: tuple[str, ...]
+    message: Label
+    email: bool = False
+
+
+@dataclass(frozen=True)
 class StateTimer:
     """Fire `fire` when the record is still in the state `after_minutes` after entering it."""
 
@@ -50,6 +59,7 @@ class WorkflowState:
     approval: ApprovalAction | None = None
     timers: tuple[StateTimer, ...] = ()
     work_list: tuple[str, ...] = ()  # roles that find records in this state on their work list
+    notify: tuple[NotifyAction, ...] = ()  # on entering the state
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nothing_waiting": ("Nothing is waiting for you.", "暂无待办。"),
     "waiting_for_my_role": ("Waiting for my role", "等待我处理"),
     "monitoring": ("Monitoring", "运行监控"),
+    "notifications": ("Notifications", "通知"),
+    "mark_read": ("Mark all as read", "全部标为已读"),
     "jobs": ("Background jobs", "后台任务"),
     "in_process": ("in-process (no Redis)", "进程内运行（未配置 Redis）"),
     "failed_jobs": ("Failed jobs", "失败的任务"),

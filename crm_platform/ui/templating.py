@@ -38,6 +38,15 @@ def language_of(request: Request) -> str:
     return "zh-CN" if accept.lower().startswith("zh") else "en"
 
 
+def _work_count(site: Any, actor: Any) -> int:
+    """Approvals waiting for the user plus their unread notifications (the navigation badge)."""
+    if actor is None:
+        return 0
+    from crm_platform.engine.notifications import Notifications
+
+    return len(site.approvals.pending_for(actor)) + len(Notifications(site).unread(actor.user_id))
+
+
 def _visible_menus(site: Any, actor: Any) -> list[Any]:
     """The packs' menus without the items the user may not read (and without emptied groups)."""
     if actor is None:
@@ -66,7 +75,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     base = {
         "actor": actor,
         "is_admin": actor is not None and site.access.is_administrator(actor),
-        "work_count": len(site.approvals.pending_for(actor)) if actor is not None else 0,
+        "work_count": _work_count(site, actor),
         "lang": lang,
         "zh": lang == "zh-CN",
         "t": t,

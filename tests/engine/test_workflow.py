@@ -142,3 +142,22 @@ def test_a_timer_fires_its_transition_when_the_record_stays_too_long(fk: Site, p
         assert (last["transition"], last["comment"]) == ("send_back", "automatic: time ran out")
         assert fk.approvals.pending_for(people["approver"]) == []  # the approval was cancelled
         assert [h["transition"] for h in fk.workflows.history("deal", moved_on["id"])] == ["_start", "submit", "send_back"]
+
+
+def test_entering_a_state_notifies_in_app_and_by_email(fk: Site, people: dict[str, Actor]) -> None:
+    from crm_platform.engine.jobs.outbox import list_outbox
+    from crm_platform.engine.notifications import Notifications
+
+    users = fk.schema.system["crm_user"]
+    with fk.engine.begin() as conn:
+        conn.execute(users.update().where(users.c.username == "boss").values(email="boss@example.com"))
+    deal = new_deal(fk, people["seller"], amount="10")
+    fk.workflows.fire(people["approver"], "deal", deal["id"], "win")
+    notes = Notifications(fk)
+    seller, boss = notes.unread(people["seller"].user_id), notes.unread(people["boss"].user_id)
+    assert [n["text_en"] for n in seller] == ["Deal: the deal was won"] and len(boss) == 1
+    assert seller[0]["link"] == f"/app/deal/{deal['id']}" and seller[0]["text_zh"] == "Deal：交易已赢单"
+    assert notes.unread(people["approver"].user_id) == []
+    assert [(m["to_address"], m["subject"]) for m in list_outbox(fk)] == [("boss@example.com", "Deal: the deal was won")]
+    notes.mark_read(people["seller"].user_id)
+    assert notes.unread(people["seller"].user_id) == []

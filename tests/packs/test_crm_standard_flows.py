@@ -50,6 +50,9 @@ def test_an_untaken_service_request_escalates_to_the_manager(site: Site) -> None
         log_in(client, "manager", "manager-password")
         work = client.get("/work").text
         assert "Waiting for my role" in work and "Cracked tiles" in work
+        assert "Cracked tiles: escalated" in work  # the in-app notification
+        client.post("/work/notifications/read", data={"csrf_token": client.csrf})
+        assert "Cracked tiles: escalated" not in client.get("/work").text
     assigned = site.workflows.fire(people["manager"], "service_request", request["id"], "assign")
     assert assigned["status"] == "assigned"
 

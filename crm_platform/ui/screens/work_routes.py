@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from crm_platform.engine.notifications import Notifications
 from crm_platform.engine.records.errors import RecordError
 from crm_platform.engine.records.list_query import Filter, ListQuery
 from crm_platform.metadata.model import SortKey
@@ -57,6 +58,7 @@ async def work_list(request: Request, error: str | None = None, status: int = 20
     site = site_of(request)
     actor = request.state.actor
     context = {"approvals": site.approvals.pending_for(actor), "waiting_groups": _for_my_roles(site, actor),
+               "notifications": Notifications(site).unread(actor.user_id),
                "open_groups": _my_open(site, actor), "error": error}
     return render(request, "work.html", context, status=status)
 
@@ -74,7 +76,13 @@ async def decide(request: Request) -> Response:
     return RedirectResponse("/work", status_code=303)
 
 
+async def read_notifications(request: Request) -> Response:
+    Notifications(site_of(request)).mark_read(request.state.actor.user_id)
+    return RedirectResponse("/work", status_code=303)
+
+
 routes = [
     Route("/work", work_list, methods=["GET"]),
+    Route("/work/notifications/read", read_notifications, methods=["POST"]),
     Route("/work/approvals/{id:int}", decide, methods=["POST"]),
 ]
