@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from crm_platform.engine import clock
+
 SQLITE_MAX_INTEGER = 2**63 - 1
 
 
@@ -104,4 +106,5 @@ class DelimitedList(TypeDecorator[list[str]]):
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """The platform clock's current instant (aware UTC), so a moved test clock stamps records too."""
+    return clock.now()

@@ -67,6 +67,7 @@ def load_records(site: Site, kinds: Sequence[str], actor: Actor) -> SeedResult:
     result = SeedResult()
     sets = entity_order(registry, [s for s in registry.seeds if s.kind in kinds])
     owners = _owners(site, sets)
+    timer_jobs: list[int] = []
     with site.engine.begin() as conn:
         known = {(r.entity, r.key): r.record_id for r in conn.execute(sa.select(keys_table))}
         for seed in sets:
@@ -84,12 +85,19 @@ def load_records(site: Site, kinds: Sequence[str], actor: Actor) -> SeedResult:
                         raise ValidationFailed(payload.errors)
                     owner = owners.get(record.owner or "", actor) if record.owner else actor
                     record_id = site.records._insert(conn, owner, entity, payload)
+                    flow = site.workflows.of(entity.name)
+                    if flow is not None:  # the record enters its state: history, approval, timers
+                        state = conn.execute(sa.select(site.schema.tables[entity.name].c[flow.field]).where(site.schema.tables[entity.name].c.id == record_id)).scalar()
+                        timer_jobs += site.workflows.start(conn, flow, record_id, owner, state)
                 except RecordError as exc:
                     details = "; ".join(f"{d.field}: {d.message}" for d in exc.details) or exc.message
                     raise SeedError(f"{record.place}: record '{record.key}' of {seed.entity}: {details}") from exc
                 conn.execute(keys_table.insert().values(entity=seed.entity, key=record.key, pack=seed.pack, kind=seed.kind, record_id=record_id))
                 known[(seed.entity, record.key)] = record_id
                 result.created += 1
+    from crm_platform.engine import jobs
+
+    jobs.deliver(site, timer_jobs)
     return result
 
 

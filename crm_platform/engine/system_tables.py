@@ -244,6 +244,15 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("sent_at", UTCDateTime()),
             sa.Index("ix_crm_outbox_status", "status"),
         ),
+        sa.Table(
+            "crm_reminder_log", md, id_column(),
+            sa.Column("reminder", sa.String(80), nullable=False),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("record_id", sa.BigInteger, nullable=False),
+            sa.Column("date_value", sa.String(40), nullable=False),  # the date it fired for: a changed date fires again
+            sa.Column("fired_at", UTCDateTime(), nullable=False),
+            sa.UniqueConstraint("reminder", "record_id", "date_value", name="uq_crm_reminder_log_once"),
+        ),
     ]
     return {t.name: t for t in tables}
 
@@ -252,5 +261,5 @@ SYSTEM_TABLE_NAMES = (
     "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
     "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history", "crm_approval", "crm_notification",
-    "crm_job", "crm_outbox",
+    "crm_job", "crm_outbox", "crm_reminder_log",
 )

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crm_platform.engine import jobs
 from crm_platform.engine.column_types import utcnow
-from crm_platform.engine.notifications import Notifications
+from crm_platform.engine.automation import Automation
 from crm_platform.engine.workflow_jobs import schedule_timers
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.errors import (
@@ -144,18 +144,24 @@ class WorkflowService:
         payload["version"] = record["version"]
 
         timer_jobs: list[int] = []
+        target_state = flow.state(transition.to)
+        created: dict[str, int] = {}
+
+        def create_related(conn: sa.Connection) -> dict[str, Any]:
+            if target_state is None or not target_state.creates:
+                return {}
+            links, started = Automation(self.site).create(conn, actor, entity, {**record, **merged, **actions}, (flow.name, target_state.name), target_state.creates)
+            timer_jobs.extend(started)
+            created.update(links)
+            return links
 
         def write_history(conn: sa.Connection, version: int) -> None:
             history_id = conn.execute(self.history_table.insert().values(entity=entity_name, record_id=record_id, workflow=flow.name, transition=transition.name,
                                                            from_state=current, to_state=transition.to, comment=(comment or None), changed_by=actor.user_id, changed_at=utcnow())
                                       .returning(self.history_table.c.id)).scalar_one()
             timer_jobs.extend(schedule_timers(self.site, conn, entity_name, record_id, transition.to, history_id))
-            target_state = flow.state(transition.to)
-            if target_state is not None and target_state.notify:
-                title = str(record.get(entity.title_field or "id") or f"#{record_id}")
-                notifier = Notifications(self.site)
-                for action in target_state.notify:
-                    timer_jobs.extend(notifier.send(conn, action, {**record, **merged}, f"/app/{entity_name}/{record_id}", title))
+            if target_state is not None:
+                timer_jobs.extend(Automation(self.site).notify(conn, entity, {**record, **merged, **created}, target_state.notify))
             approvals = self.site.approvals
             approvals.cancel_pending(conn, entity_name, record_id)
             target = flow.state(transition.to)
@@ -163,19 +169,21 @@ class WorkflowService:
                 approvals.start(conn, flow, target.name, target.approval, record_id, actor.user_id)
 
         writer = actor if self.site.access.scope(actor, entity, "update") is not None else Actor(actor.user_id, actor.username, True, actor.unit_id, actor.language, actor.display_name)
-        result = self.site.records.update(writer, entity_name, record_id, payload, via_workflow=True, on_write=write_history)
+        result = self.site.records.update(writer, entity_name, record_id, payload, via_workflow=True, on_write=write_history, before_write=create_related)
         jobs.deliver(self.site, timer_jobs)
         return result
 
-    def start(self, conn: sa.Connection, flow: Workflow, record_id: int, actor: Actor) -> list[int]:
-        """A new record entered the initial state: history, approval and timers of that state."""
+    def start(self, conn: sa.Connection, flow: Workflow, record_id: int, actor: Actor, state: str | None = None) -> list[int]:
+        """A new record entered the initial state (or `state`, for loaded seed and demo records):
+        history, approval and timers of that state; returns the timer jobs to deliver."""
+        state = state or flow.initial
         history_id = conn.execute(self.history_table.insert().values(entity=flow.entity, record_id=record_id, workflow=flow.name, transition="_start",
-                                                                    from_state=None, to_state=flow.initial, changed_by=actor.user_id, changed_at=utcnow())
+                                                                    from_state=None, to_state=state, changed_by=actor.user_id, changed_at=utcnow())
                                   .returning(self.history_table.c.id)).scalar_one()
-        initial = flow.state(flow.initial)
-        if initial is not None and initial.approval is not None:
-            self.site.approvals.start(conn, flow, initial.name, initial.approval, record_id, actor.user_id)
-        return schedule_timers(self.site, conn, flow.entity, record_id, flow.initial, history_id)
+        entered = flow.state(state)
+        if entered is not None and entered.approval is not None:
+            self.site.approvals.start(conn, flow, entered.name, entered.approval, record_id, actor.user_id)
+        return schedule_timers(self.site, conn, flow.entity, record_id, state, history_id)
 
     def _actions(self, conn: sa.Connection, actor: Actor, flow: Workflow, entity: Any, leaving: str | None, entering: str, record: dict[str, Any], prior: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}

@@ -18,6 +18,7 @@ PACK_LAYOUT = {
     "seed": "records",
     "demo": "records",
     "workflows": "workflow",
+    "reminders": "reminder",
 }
 # Files at the top of a pack (name without .yaml = schema name).
 SINGLE_FILES = ("menus", "roles", "org")

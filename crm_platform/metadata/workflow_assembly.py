@@ -10,7 +10,18 @@ from crm_platform.metadata.assembly import build_label, did_you_mean, place_of
 from crm_platform.metadata.errors import Problem
 from crm_platform.metadata.model import Entity
 from crm_platform.metadata.pack_reader import PackFiles
-from crm_platform.metadata.workflow_model import ApprovalAction, ApprovalStep, NotifyAction, SetAction, StateTimer, Transition, Workflow, WorkflowState
+from crm_platform.metadata.action_assembly import build_create, build_notify
+from crm_platform.metadata.workflow_model import (
+    ApprovalAction,
+    ApprovalStep,
+    CreateAction,
+    NotifyAction,
+    SetAction,
+    StateTimer,
+    Transition,
+    Workflow,
+    WorkflowState,
+)
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
 
@@ -54,25 +65,34 @@ def _build(pack: str, source: SourceFile, data: dict[str, Any], entities: dict[s
         if item["name"] not in values:
             problem(("states", i, "name"), f"state '{item['name']}' is not a value of {entity.name}.{state_field.name}{did_you_mean(item['name'], values)}")
         approval = None
+        notify: list[NotifyAction] = []
+        creates: list[CreateAction] = []
         for j, action in enumerate(item.get("on_enter", [])):
+            at: JsonPath = ("states", i, "on_enter", j)
             if "approval" in action:
                 spec = action["approval"]
                 steps = tuple(ApprovalStep(kind, None if kind == "owner_manager" else str(value)) for step in spec["steps"] for kind, value in step.items())
                 for k, step in enumerate(steps):
                     if step.kind in ("role", "role_in_unit") and step.value not in role_names:
-                        problem(("states", i, "on_enter", j, "approval", "steps", k), f"approval '{spec['name']}': unknown role '{step.value}'{did_you_mean(step.value or '', role_names)}")
-                approval = ApprovalAction(spec["name"], build_label(spec["label"], spec["name"]), steps, spec["approve"], spec["reject"], place_of(source, ("states", i, "on_enter", j)))
+                        problem((*at, "approval", "steps", k), f"approval '{spec['name']}': unknown role '{step.value}'{did_you_mean(step.value or '', role_names)}")
+                if approval is not None:
+                    problem((*at, "approval"), f"state '{item['name']}' already starts the approval '{approval.name}'")
+                approval = ApprovalAction(spec["name"], build_label(spec["label"], spec["name"]), steps, spec["approve"], spec["reject"], place_of(source, at))
+            elif "notify" in action:
+                notify.append(build_notify(source, (*at, "notify"), action["notify"], role_names, problem))
+            elif "create" in action:
+                created = build_create(source, (*at, "create"), action["create"], entity, entities, problem)
+                if created is not None:
+                    creates.append(created)
+        for j, action in enumerate(item.get("on_exit", [])):
+            kind = next(iter(action))
+            if kind != "set":
+                problem(("states", i, "on_exit", j, kind), f"state '{item['name']}': '{kind}' is an action on entering a state (on_enter); on leaving only 'set' is supported")
         states.append(WorkflowState(item["name"], bool(item.get("final", False)),
                                     _actions(source, ("states", i, "on_enter"), item.get("on_enter", []), entity, problem),
                                     _actions(source, ("states", i, "on_exit"), item.get("on_exit", []), entity, problem), approval,
                                     tuple(StateTimer(t["after_minutes"], t["fire"]) for t in item.get("timers", [])),
-                                    tuple(item.get("work_list", [])),
-                                    tuple(NotifyAction(tuple(a["notify"]["to"]), build_label(a["notify"]["message"], ""), bool(a["notify"].get("email", False)))
-                                          for a in item.get("on_enter", []) if "notify" in a)))
-        for j, action in enumerate(item.get("on_enter", [])):
-            for k, target in enumerate(action.get("notify", {}).get("to", [])):
-                if target.startswith("role:") and target[5:] not in role_names:
-                    problem(("states", i, "on_enter", j, "notify", "to", k), f"notify: unknown role '{target[5:]}'{did_you_mean(target[5:], role_names)}")
+                                    tuple(item.get("work_list", [])), tuple(notify), tuple(creates)))
         for j, role in enumerate(item.get("work_list", [])):
             if role not in role_names:
                 problem(("states", i, "work_list", j), f"state '{item['name']}': unknown role '{role}'{did_you_mean(role, role_names)}")
@@ -114,8 +134,16 @@ def _build(pack: str, source: SourceFile, data: dict[str, Any], entities: dict[s
             for outcome in (state.approval.approve, state.approval.reject):
                 if outcome not in transition_names:
                     problem(("states", i, "on_enter"), f"approval '{state.approval.name}': unknown transition '{outcome}'{did_you_mean(outcome, transition_names)}")
+    moved: list[tuple[str, str]] = []
+    for old, new in (data.get("moved_states") or {}).items():
+        if old in names:
+            problem(("moved_states", old), f"'{old}' is still one of its states; moved_states maps states the workflow no longer has")
+        elif new not in names:
+            problem(("moved_states", old), f"records of the retired state '{old}' must move to one of its states, not '{new}'{did_you_mean(new, names)}")
+        else:
+            moved.append((old, new))
     return Workflow(data["name"], build_label(data["label"], data["name"]), entity.name, state_field.name, data["initial"],
-                    tuple(states), tuple(transitions), place_of(source, ()), pack)
+                    tuple(states), tuple(transitions), place_of(source, ()), pack, tuple(moved))
 
 
 def _actions(source: SourceFile, path: JsonPath, items: list[dict[str, Any]], entity: Entity, problem: Any) -> tuple[SetAction, ...]:

@@ -43,6 +43,18 @@ class NotifyAction:
 
 
 @dataclass(frozen=True)
+class CreateAction:
+    """Create a record of `entity` whose fields are expressions over the source record; when
+    `link` is given (a reference field of the source entity) the new record's id is stored there,
+    so later actions and the user can follow it (lead conversion: account, then contact)."""
+
+    entity: str
+    values: tuple[SetAction, ...]  # fields of `entity`, expressions over the source record
+    link: str | None
+    place: Place
+
+
+@dataclass(frozen=True)
 class StateTimer:
     """Fire `fire` when the record is still in the state `after_minutes` after entering it."""
 
@@ -60,6 +72,27 @@ class WorkflowState:
     timers: tuple[StateTimer, ...] = ()
     work_list: tuple[str, ...] = ()  # roles that find records in this state on their work list
     notify: tuple[NotifyAction, ...] = ()  # on entering the state
+    creates: tuple[CreateAction, ...] = ()  # on entering the state, in order
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A date-based reminder: on `date_field + offset_days` (and up to `catch_up_days` later, when
+    the platform was not running that day) each matching record gets the actions once per date
+    value; a changed date (a renewed warranty) arms it again."""
+
+    name: str
+    label: Label
+    entity: str
+    date_field: str
+    offset_days: int
+    catch_up_days: int
+    condition: str | None
+    condition_place: Place | None
+    creates: tuple[CreateAction, ...]
+    notify: tuple[NotifyAction, ...]
+    place: Place
+    pack: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +122,7 @@ class Workflow:
     transitions: tuple[Transition, ...]
     place: Place
     pack: str = ""
+    moved_states: tuple[tuple[str, str], ...] = ()  # (retired state, state its records move to)
 
     def state(self, name: str) -> WorkflowState | None:
         return next((s for s in self.states if s.name == name), None)

@@ -33,11 +33,13 @@ def checked_expression(
     purpose: str = "condition",
     target_field: str | None = None,
     file: str | None = None,
+    target_entity: str | None = None,
 ) -> Checked:
     """Parse and check `text` on `entity`. Problems are in `.errors` (nothing is raised).
 
     purpose: "condition" (must be true/false), "filter" (true/false and runnable in SQL),
-    "formula" or "default" (must fit `target_field`, a field of `entity`, when given).
+    "formula" or "default" (must fit `target_field`, a field of `entity` — or of
+    `target_entity` when the value is written to another record —, when given).
     """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}; one of {PURPOSES}")
@@ -49,10 +51,11 @@ def checked_expression(
         return checked
     target: RuleType | None = None
     target_name = ""
-    if target_field is not None and entity in registry.entities:
-        target_name = f"{entity}.{target_field}"
+    owner = target_entity or entity
+    if target_field is not None and owner in registry.entities:
+        target_name = f"{owner}.{target_field}"
         try:
-            target = field_of(registry, entity, target_field)
+            target = field_of(registry, owner, target_field)
         except NameProblem as problem:
             checked = Checked(tree, text, entity, purpose)
             checked.errors.append(RuleError(problem.message, code=UNKNOWN_NAME, file=file))

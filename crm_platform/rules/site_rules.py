@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from crm_platform.metadata.errors import PackError, Problem
 from crm_platform.metadata.model import Place, Registry
+from crm_platform.metadata.workflow_model import CreateAction
 from crm_platform.rules.checker import Checked
 from crm_platform.rules.compile_python import CompiledExpression, compile_python
 from crm_platform.rules.errors import RuleError
@@ -24,6 +25,9 @@ class SiteRules:
     view_filters: dict[tuple[str, str], Checked] = field(default_factory=dict)
     guards: dict[tuple[str, str], CompiledExpression] = field(default_factory=dict)  # (workflow, transition)
     state_actions: dict[tuple[str, str, str, str], CompiledExpression] = field(default_factory=dict)  # (workflow, state, on_enter|on_exit, field)
+    # create actions' values: (workflow or "reminder:<name>", state or "", action index, field)
+    create_values: dict[tuple[str, str, int, str], CompiledExpression] = field(default_factory=dict)
+    reminder_conditions: dict[str, CompiledExpression] = field(default_factory=dict)
 
     def of(self, entity: str, kind: str) -> list[Rule]:
         if kind == "formula":
@@ -70,6 +74,7 @@ def compile_site_rules(registry: Registry) -> SiteRules:
             filters[(view.entity, view.name)] = checked
     guards: dict[tuple[str, str], CompiledExpression] = {}
     actions: dict[tuple[str, str, str, str], CompiledExpression] = {}
+    creates: dict[tuple[str, str, int, str], CompiledExpression] = {}
     for flow in registry.extra.get("workflows", ()):
         for transition in flow.transitions:
             if transition.guard:
@@ -86,6 +91,28 @@ def compile_site_rules(registry: Registry) -> SiteRules:
                         problems.extend(_problem(e, action.place) for e in checked.errors)
                     else:
                         actions[(flow.name, state.name, when, action.field)] = compile_python(checked)
+            _compile_creates(registry, flow.entity, flow.name, state.name, state.creates, creates, problems)
+    conditions: dict[str, CompiledExpression] = {}
+    for reminder in registry.extra.get("reminders", ()):
+        if reminder.condition:
+            checked = checked_expression(reminder.condition, registry, reminder.entity, "condition")
+            if checked.errors:
+                problems.extend(_problem(e, reminder.condition_place or reminder.place) for e in checked.errors)
+            else:
+                conditions[reminder.name] = compile_python(checked)
+        _compile_creates(registry, reminder.entity, f"reminder:{reminder.name}", "", reminder.creates, creates, problems)
     if problems:
         raise PackError(problems)
-    return SiteRules(rules, formulas, filters, guards, actions)
+    return SiteRules(rules, formulas, filters, guards, actions, creates, conditions)
+
+
+def _compile_creates(registry: Registry, entity: str, owner: str, state: str, items: tuple[CreateAction, ...],
+                     into: dict[tuple[str, str, int, str], CompiledExpression], problems: list[Problem]) -> None:
+    """Each value of a create action: an expression over the source record that fits the new record's field."""
+    for index, action in enumerate(items):
+        for value in action.values:
+            checked = checked_expression(value.expression, registry, entity, "formula", target_field=value.field, target_entity=action.entity)
+            if checked.errors:
+                problems.extend(_problem(e, value.place) for e in checked.errors)
+            else:
+                into[(owner, state, index, value.field)] = compile_python(checked)

@@ -113,11 +113,15 @@ def run(site: Site, job_id: int) -> Outcome:
 
 
 def run_due(site: Site, limit: int = 100) -> list[Outcome]:
-    """Run every job whose time has come (by the platform clock) and every abandoned one.
+    """Run every job whose time has come (by the platform clock) and every abandoned one, after
+    adding this period's run of each periodic job.
 
     Safe to call from several processes at once; each job runs once. Jobs a run reschedules
     (retries) are not run again in the same call.
     """
+    from crm_platform.engine.jobs.periodic import schedule_periodic  # periodic -> api -> delivery
+
+    schedule_periodic(site)
     table = site.schema.system["crm_job"]
     with site.engine.connect() as conn:
         ids = store.due_ids(conn, table, clock.now(), limit)

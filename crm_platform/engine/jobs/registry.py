@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from crm_platform.engine.jobs.runner import JobContext
+    from crm_platform.engine.site import Site
 
 JobFunction = Callable[["JobContext"], Any]
 
-BUILTIN_JOB_MODULES = ("crm_platform.engine.jobs.outbox", "crm_platform.engine.workflow_jobs")
+BUILTIN_JOB_MODULES = ("crm_platform.engine.jobs.outbox", "crm_platform.engine.workflow_jobs", "crm_platform.engine.reminders")
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_BACKOFF = 30.0  # seconds before the 2nd attempt; doubles each time
@@ -36,7 +37,8 @@ class JobSpec:
     """A registered job function and how it is retried.
 
     `timeout` is the lease: how long an attempt may run before the job is considered
-    abandoned (its worker died) and another delivery may take it over.
+    abandoned (its worker died) and another delivery may take it over. `every` (seconds) makes
+    it periodic: the due-job sweep adds one run per period (see `periodic.py`).
     """
 
     name: str
@@ -44,6 +46,8 @@ class JobSpec:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     backoff: float = DEFAULT_BACKOFF
     timeout: float = DEFAULT_TIMEOUT
+    every: float | None = None
+    only_if: Callable[[Site], bool] | None = None  # a periodic job runs on sites where this holds
 
     def delay_after(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based): backoff * 2**(n-1)."""
@@ -54,8 +58,10 @@ _REGISTRY: dict[str, JobSpec] = {}
 
 
 def job(name: str, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, backoff: float = DEFAULT_BACKOFF,
-        timeout: float = DEFAULT_TIMEOUT) -> Callable[[JobFunction], JobFunction]:
-    """Register `fn(ctx)` as the job `name` (names are unique across the platform)."""
+        timeout: float = DEFAULT_TIMEOUT, every: float | None = None,
+        only_if: Callable[[Site], bool] | None = None) -> Callable[[JobFunction], JobFunction]:
+    """Register `fn(ctx)` as the job `name` (names are unique across the platform); with
+    `every` (seconds) the sweep also runs it once per period of the platform clock."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
 
@@ -63,7 +69,7 @@ def job(name: str, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, backoff: float =
         existing = _REGISTRY.get(name)
         if existing is not None and existing.func is not fn and _qualname(existing.func) != _qualname(fn):
             raise ValueError(f"a job named '{name}' is already registered ({_qualname(existing.func)})")
-        _REGISTRY[name] = JobSpec(name, fn, max_attempts, backoff, timeout)
+        _REGISTRY[name] = JobSpec(name, fn, max_attempts, backoff, timeout, every, only_if)
         return fn
 
     return register

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
-from crm_platform.engine.column_types import SQLITE_MAX_INTEGER, utcnow
+from crm_platform.engine.column_types import SQLITE_MAX_INTEGER, UTCDateTime, utcnow
 from crm_platform.engine.database import is_sqlite
 from crm_platform.engine.entity_tables import (
     ON_DELETE,
@@ -98,8 +98,22 @@ def _apply_step(conn: sa.Connection, ops: Operations, step: Step, schema: Schema
     elif action == "create_index":
         index = next(ix for ix in table.indexes if ix.name == step.column)
         index.create(conn)
+    elif action == "move_state":
+        assert step.column and step.state_move
+        _move_state(conn, schema, table, step.column, *step.state_move)
     else:
         raise ValueError(f"unknown migration step {action}")
+
+
+def _move_state(conn: sa.Connection, schema: Schema, table: sa.Table, field: str, workflow: str, old: str, new: str) -> None:
+    """Records of a retired state go to its mapped state, each move on the workflow history."""
+    history = schema.system["crm_workflow_history"]
+    entity = next(name for name, t in schema.tables.items() if t is table)
+    now = utcnow()
+    moved = sa.select(sa.literal(entity), table.c.id, sa.literal(workflow), sa.literal("_state_moved"), table.c[field], sa.literal(new),
+                      sa.literal("the workflow no longer has this state"), sa.literal(now, UTCDateTime())).where(table.c[field] == old)
+    conn.execute(history.insert().from_select(["entity", "record_id", "workflow", "transition", "from_state", "to_state", "comment", "changed_at"], moved))
+    conn.execute(table.update().where(table.c[field] == old).values({field: new, "version": table.c.version + 1, "updated_at": now}))
 
 
 def _add_column(conn: sa.Connection, ops: Operations, table: str, column: sa.Column[Any]) -> None:

@@ -24,6 +24,7 @@ class Step:
     new_name: str | None = None
     refusal: str | None = None
     blocked: str | None = None
+    state_move: tuple[str, str, str] | None = None  # (workflow, retired state, new state)
 
     @property
     def destructive(self) -> bool:

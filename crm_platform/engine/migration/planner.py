@@ -51,6 +51,7 @@ def make_plan(conn: sa.Connection, registry: Registry, schema: Schema, allow_des
         elif state.get(junction.name) is not None and state[junction.name].archived:
             changes.append(Step("restore_table", junction.name, f"restore archived link table {junction.name}"))
     plan.steps.extend(creates + changes)
+    plan.steps.extend(_state_steps(conn, registry, schema, existing, inspector))
     wanted = {t.name for t in schema.tables.values()} | {j.name for j in schema.junctions.values()}
     for name, table_state in state.items():
         if name not in wanted and not table_state.archived and name in existing:
@@ -224,3 +225,25 @@ def describe_spec(spec: ColumnSpec) -> str:
 
 
 __all__ = ["make_plan", "count_not_fitting", "describe_spec"]
+
+
+def _state_steps(conn: sa.Connection, registry: Registry, schema: Schema, existing: set[str], inspector: sa.Inspector) -> list[Step]:
+    """Records in a state their workflow no longer has: moved where `moved_states` says, else blocked."""
+    steps: list[Step] = []
+    for flow in registry.extra.get("workflows", ()):
+        table = schema.tables[flow.entity]
+        if table.name not in existing or flow.field not in {c["name"] for c in inspector.get_columns(table.name)}:
+            continue
+        states = {s.name for s in flow.states}
+        moves = dict(flow.moved_states)
+        column = sa.column(flow.field)
+        query = (sa.select(column, sa.func.count()).select_from(sa.table(table.name)).where(column.is_not(None), column.not_in(states))
+                 .group_by(column).order_by(column))
+        for state, count in conn.execute(query).all():
+            if state in moves:
+                steps.append(Step("move_state", table.name, f"move {count} {flow.entity} record(s) from the retired state '{state}' to '{moves[state]}' (workflow '{flow.name}')",
+                                  column=flow.field, state_move=(flow.name, state, moves[state])))
+            else:
+                steps.append(Step("move_state", table.name, f"{count} {flow.entity} record(s) are in the state '{state}', which the workflow '{flow.name}' no longer has",
+                                  column=flow.field, blocked=f"say where they go in moved_states ({state}: <state>) in {flow.place.file}, or move them first"))
+    return steps

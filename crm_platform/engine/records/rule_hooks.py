@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crm_platform.engine import clock
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.errors import FieldError
 from crm_platform.metadata.model import Entity
@@ -80,7 +81,7 @@ class RuleHooks:
                 query = sa.select(table).where(table.c.id.in_(sa.select(junction.c.target_id).where(junction.c.source_id == owner_id)))
             return [dict(r) for r in conn.execute(query.where(table.c.deleted_at.is_(None))).mappings()]
 
-        return EvalContext(record, prior, self.user_info(actor), fetch=fetch, lookup=lookup, children=children)
+        return EvalContext(record, prior, self.user_info(actor), clock=clock.now, fetch=fetch, lookup=lookup, children=children)
 
     # -- lifecycle --------------------------------------------------------------------------
     def apply_defaults(self, conn: sa.Connection, actor: Actor, entity: Entity, values: dict[str, Any]) -> list[FieldError]:
@@ -114,7 +115,7 @@ class RuleHooks:
             working[name] = stored
             computed[name] = stored
             f = entity.field_map.get(name)
-            if f is not None and f.value_type == "money" and stored is not None and not working.get(f"{name}_currency"):
+            if f is not None and f.type == "money" and stored is not None and not working.get(f"{name}_currency"):
                 computed[f"{name}_currency"] = f.currency
                 working[f"{name}_currency"] = f.currency
         return computed, errors

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crm_platform.engine import clock
 from crm_platform.engine.column_types import utcnow
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.autonumber import next_number
@@ -137,7 +138,7 @@ class RecordService:
         if errors:
             details = [FieldError("filter", e.render(), "bad_filter", {"line": e.line, "column": e.column}) for e in errors]
             raise BadRequest("the filter is not valid: " + errors[0].message, details)
-        context = SqlContext(self.hooks.user_info(actor))
+        context = SqlContext(self.hooks.user_info(actor), clock.now())
         return compile_filter(checked, table, lambda name: self.site.schema.tables[name], context, self.site.engine.dialect.name)
 
     def history(self, actor: Actor, entity_name: str, record_id: int) -> list[dict[str, Any]]:
@@ -277,11 +278,14 @@ class RecordService:
         return errors
 
     def update(self, actor: Actor, entity_name: str, record_id: int, data: Any, *, via_workflow: bool = False,
-               on_write: Callable[[sa.Connection, int], None] | None = None) -> dict[str, Any]:
+               on_write: Callable[[sa.Connection, int], None] | None = None,
+               before_write: Callable[[sa.Connection], dict[str, Any]] | None = None) -> dict[str, Any]:
         """Apply the fields in `data` if none of them changed since data['version']; else 409.
 
         A workflow's state field changes only through its transitions (`via_workflow`);
-        `on_write(conn, new_version)` runs inside the same transaction after the write.
+        `before_write(conn)` runs first in the transaction and returns more (stored) values to
+        write, e.g. the ids of records a transition created; `on_write(conn, new_version)` runs
+        inside the same transaction after the write.
         """
         entity = self.entity(entity_name)
         base = data.get("version") if isinstance(data, dict) else None
@@ -297,6 +301,8 @@ class RecordService:
                 raise ValidationFailed([FieldError(flow.field, f"{flow.field} changes only through the workflow's transitions (from {row[flow.field]}: {names})", "workflow")])
             self._check_field_writes(actor, entity, payload)
             current = self._get(conn, Actor.system(), entity, record_id)
+            if before_write is not None and not payload.errors:
+                payload.values.update(before_write(conn))
             errors = list(payload.errors)
             prior = dict(row)
             merged = {**prior, **payload.values}
