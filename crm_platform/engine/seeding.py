@@ -30,18 +30,26 @@ class SeedResult:
 def entity_order(registry: Registry, sets: Sequence[SeedSet]) -> list[SeedSet]:
     """Seed sets ordered so that referenced entities load first."""
     names = {s.entity for s in sets}
+    given: dict[str, set[str]] = {}  # fields the records of each entity actually fill
+    for seed in sets:
+        for record in seed.records:
+            given.setdefault(seed.entity, set()).update(record.values)
 
-    def referenced(entity_name: str) -> set[str]:
-        """Entities whose records `entity_name` points at, through its own fields or its child rows'."""
+    def referenced(entity_name: str, used: set[str] | None) -> set[str]:
+        """Entities whose records `entity_name` points at through the fields its records fill
+        (all fields of child rows): references left empty make no order, so cycles of optional
+        links (lead -> opportunity -> lead) do not stop a load."""
         found: set[str] = set()
         for f in registry.entity(entity_name).fields:
+            if used is not None and f.name not in used:
+                continue
             if f.type in ("reference", "many_to_many") and f.entity:
                 found.add(f.entity)
             elif f.type == "child_table" and f.entity:
-                found |= referenced(f.entity)
+                found |= referenced(f.entity, None)
         return found
 
-    deps = {name: {e for e in referenced(name) if e in names and e != name} for name in names}
+    deps = {name: {e for e in referenced(name, given.get(name, set())) if e in names and e != name} for name in names}
     ordered: list[str] = []
     visiting: set[str] = set()
 
