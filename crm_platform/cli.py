@@ -28,6 +28,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(role_app, name="role")
 app.add_typer(rules_app, name="rules")
+score_app = typer.Typer(help="Scores and classes by rank (customer value, ABC).", no_args_is_help=True)
+app.add_typer(score_app, name="score")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -88,6 +90,25 @@ def rules_check(paths: list[str] = typer.Argument(..., help="Pack folders or nam
     out.print(f"ok: {count} rule(s) in {', '.join(p.name for p in registry.packs)} check and compile")
 
 
+@score_app.command("run")
+def score_run(name: str = typer.Argument(None, help="A scoring of the packs (default: all)")) -> None:
+    """Score every record now (scoring/*.yaml) and assign the classes; the worker also does this periodically."""
+    from crm_platform.engine.scoring import Scorer
+
+    scorer = Scorer(_site())
+    names = [name] if name else [s.name for s in scorer.scorings()]
+    if not names:
+        out.print("no scorings in the packs")
+    for each in names:
+        try:
+            result = scorer.run(each)
+        except LookupError as exc:
+            _fail(str(exc))
+            return
+        classes = ", ".join(f"{k}: {v}" for k, v in result.classes.items())
+        out.print(f"{each}: {result.scored} scored, {result.skipped} without a score" + (f"; classes {classes}" if classes else ""))
+
+
 @pack_app.command("list")
 def pack_list() -> None:
     """The packs this site serves (CRM_PACKS) with their versions."""
@@ -95,6 +116,69 @@ def pack_list() -> None:
     for p in site.registry.packs:
         count = sum(1 for e in site.registry.entities.values() if e.pack == p.name)
         out.print(f"{p.name:20} {p.version:10} {count:3} entities  {p.title.en} / {p.title.zh_cn}  ({p.path})")
+
+
+@pack_app.command("install")
+def pack_install(ref: str = typer.Argument(..., help="A pack folder, or a pack name in the search path"),
+                 demo: bool = typer.Option(False, "--demo", help="Also load the pack's demo records"),
+                 dry_run: bool = typer.Option(False, "--dry-run", help="Only print the plan")) -> None:
+    """Add a pack to this site: its schema changes and the record of the choice in one transaction, then its seed records."""
+    from crm_platform.engine.site_packs import read_choices, with_pack, write_choices
+
+    def change(site, choices):  # type: ignore[no-untyped-def]
+        return with_pack(site.settings.packs, choices, ref)
+
+    _change_packs(change, write_choices, read_choices, demo, dry_run, f"installed {ref}")
+
+
+@pack_app.command("remove")
+def pack_remove(name: str = typer.Argument(..., help="The name of an installed pack"),
+                dry_run: bool = typer.Option(False, "--dry-run", help="Only print the plan")) -> None:
+    """Stop serving a pack: its columns and tables are archived (data kept; a reinstall brings them back)."""
+    from crm_platform.engine.site_packs import read_choices, without_pack, write_choices
+
+    current = _site()
+    dependants = [p.name for p in current.registry.packs if name in p.depends]
+    if name not in {p.name for p in current.registry.packs}:
+        _fail(f"pack '{name}' is not served by this site (packs: {', '.join(p.name for p in current.registry.packs)})")
+        return
+    if dependants:
+        _fail(f"pack '{name}' is needed by {', '.join(dependants)}: remove those first")
+        return
+
+    def change(site, choices):  # type: ignore[no-untyped-def]
+        return without_pack(site.settings.packs, choices, name)
+
+    _change_packs(change, write_choices, read_choices, False, dry_run, f"removed {name}")
+
+
+def _change_packs(change, write_choices, read_choices, demo: bool, dry_run: bool, done: str) -> None:  # type: ignore[no-untyped-def]
+    from crm_platform.engine.migration.apply import PlanRefused
+    from crm_platform.engine.records.actor import Actor
+    from crm_platform.engine.seeding import load_records
+    from crm_platform.engine.site import Site
+    from crm_platform.metadata.loader import load_registry
+
+    current = _site()
+    packs, choices = change(current, read_choices(current.engine))
+    try:
+        site = Site(current.settings, current.engine, load_registry(packs))
+    except PackError as exc:
+        _fail(exc.report())
+        return
+    if dry_run:
+        out.print(site.plan().describe(), markup=False)
+        return
+    try:
+        plan = site.sync(applied_by=_applied_by(), also=lambda conn: write_choices(conn, choices))
+    except PlanRefused as exc:
+        err.print(exc.plan.describe(), markup=False)
+        _fail("nothing was changed")
+        return
+    out.print(plan.describe(), markup=False)
+    loaded = load_records(site, ("seed", "demo") if demo else ("seed",), Actor.system())
+    out.print(f"{done}; the site serves {', '.join(p.name + ' ' + p.version for p in site.registry.packs)}"
+              + (f"; loaded {loaded.created} record(s)" if loaded.created else "") + ". Restart the app processes to serve the change.")
 
 
 @db_app.command("plan")
@@ -149,15 +233,28 @@ def _require_synced(site) -> None:  # type: ignore[no-untyped-def]
 
 
 @demo_app.command("load")
-def demo_load() -> None:
-    """Load the packs' demo records (once; records already loaded are skipped)."""
+def demo_load(
+    size: int = typer.Option(None, "--size", min=1, max=1_000_000,
+                             help="Generate this many accounts with their contacts, opportunities, orders, payments, service requests and "
+                                  "follow-ups, as the packs' demo_profile.yaml says (instead of loading the packs' demo records)"),
+    seed: int = typer.Option(None, "--seed", help="With --size: the random seed (default 1); the same seed and size give the same data"),
+    append: bool = typer.Option(False, "--append", help="With --size: add another generated batch when one was generated before"),
+    batch_rows: int = typer.Option(5000, "--batch-rows", min=100, max=200_000, help="With --size: about this many rows per transaction"),
+) -> None:
+    """Load the packs' demo records (once; records already loaded are skipped), or with --size
+    generate demo data in bulk (refused when generated data is there, unless --append)."""
     from crm_platform.engine.seeding import SeedError, load_records
 
+    if size is None and (seed is not None or append):
+        _fail("--seed and --append go with --size")
     site = _site()
     _require_synced(site)
     from crm_platform.engine.permissions.org_loader import load_org_chart
 
     load_org_chart(site)
+    if size is not None:
+        _demo_generate(site, size, 1 if seed is None else seed, append, batch_rows)
+        return
     owner = _demo_owner(site)
     try:
         result = load_records(site, ("seed", "demo"), owner)
@@ -165,6 +262,46 @@ def demo_load() -> None:
         _fail(str(exc))
         return
     out.print(f"demo data: {result.created} record(s) created, {result.skipped} already loaded")
+
+
+def _demo_generate(site, size: int, seed: int, append: bool, batch_rows: int) -> None:  # type: ignore[no-untyped-def]
+    """`demo load --size`: seed records, then generated data with a progress bar on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from crm_platform.engine.demo_data import DemoDataError, ProgressEvent, generate
+    from crm_platform.engine.records.actor import Actor
+    from crm_platform.engine.seeding import SeedError, load_records
+
+    try:
+        load_records(site, ("seed",), Actor.system())  # products and the like, which generated rows refer to
+    except SeedError as exc:
+        _fail(str(exc))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rows]:>12,} rows"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(event: ProgressEvent) -> None:
+            label = {"rows": "accounts", "roll-ups": "roll-ups", "pools": "shared records"}.get(event.phase, event.phase)
+            if event.phase not in tasks:
+                tasks[event.phase] = bar.add_task(label, total=event.total, rows=event.rows)
+            bar.update(tasks[event.phase], completed=event.done, total=event.total, rows=event.rows)
+
+        try:
+            result = generate(site, size, seed, append=append, progress=progress, batch_rows=batch_rows)
+        except PackError as exc:
+            bar.stop()
+            _fail(exc.report())
+            return
+        except DemoDataError as exc:
+            bar.stop()
+            _fail(str(exc))
+            return
+    counts = ", ".join(f"{name} {number:,}" for name, number in sorted(result.counts.items(), key=lambda kv: -kv[1]))
+    out.print(f"generated run {result.run} (seed {seed}): {result.records:,} records ({counts})", markup=False)
+    out.print(f"{result.rows:,} rows written (with N:N links and history) in {result.seconds:.1f} s: "
+              f"{result.rows_per_second:,.0f} rows/s, {result.records / result.seconds if result.seconds else 0:,.0f} records/s; "
+              f"roll-ups recomputed, {result.recomputed:,} records changed", markup=False)
 
 
 def _demo_owner(site):  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -36,8 +37,12 @@ class Site:
     @classmethod
     def open(cls, settings: Settings, registry: Registry | None = None) -> Site:
         """Load the configured packs (raises PackError) and connect to the database."""
-        registry = registry or load_registry(settings.packs)
-        return cls(settings, make_engine(settings.database_url), registry)
+        engine = make_engine(settings.database_url)
+        if registry is None:
+            from crm_platform.engine.site_packs import effective_packs, read_choices
+
+            registry = load_registry(effective_packs(settings.packs, read_choices(engine)))
+        return cls(settings, engine, registry)
 
     def plan(self, allow_destructive: bool = False) -> Plan:
         with self.engine.connect() as conn:
@@ -45,13 +50,16 @@ class Site:
             conn.rollback()
         return plan
 
-    def sync(self, allow_destructive: bool = False, applied_by: str = "cli") -> Plan:
-        """Plan and apply in one transaction; raises PlanRefused without changing anything."""
+    def sync(self, allow_destructive: bool = False, applied_by: str = "cli", also: Callable[[sa.Connection], None] | None = None) -> Plan:
+        """Plan and apply in one transaction (with `also(conn)`, e.g. recording an installed
+        pack); raises PlanRefused without changing anything."""
         with self.engine.begin() as conn:
             plan = make_plan(conn, self.registry, self.schema, allow_destructive)
             apply_plan(conn, plan, self.registry, self.schema, applied_by)
             sync_search_indexes(conn, self.registry, self.schema)
             sync_pack_roles(conn, self.schema.system, self.registry)
+            if also is not None:
+                also(conn)
         return plan
 
     def switch_registry(self, registry: Registry) -> None:

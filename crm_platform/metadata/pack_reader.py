@@ -19,6 +19,7 @@ PACK_LAYOUT = {
     "demo": "records",
     "workflows": "workflow",
     "reminders": "reminder",
+    "scoring": "scoring",
 }
 # Files at the top of a pack (name without .yaml = schema name).
 SINGLE_FILES = ("menus", "roles", "org")

@@ -28,6 +28,7 @@ class SiteRules:
     # create actions' values: (workflow or "reminder:<name>", state or "", action index, field)
     create_values: dict[tuple[str, str, int, str], CompiledExpression] = field(default_factory=dict)
     reminder_conditions: dict[str, CompiledExpression] = field(default_factory=dict)
+    scores: dict[str, tuple[CompiledExpression, CompiledExpression | None]] = field(default_factory=dict)  # scoring -> (score, condition)
 
     def of(self, entity: str, kind: str) -> list[Rule]:
         if kind == "formula":
@@ -101,9 +102,18 @@ def compile_site_rules(registry: Registry) -> SiteRules:
             else:
                 conditions[reminder.name] = compile_python(checked)
         _compile_creates(registry, reminder.entity, f"reminder:{reminder.name}", "", reminder.creates, creates, problems)
+    scores: dict[str, tuple[CompiledExpression, CompiledExpression | None]] = {}
+    for scoring in registry.extra.get("scorings", ()):
+        score = checked_expression(scoring.score, registry, scoring.entity, "formula", target_field=scoring.score_field)
+        problems.extend(_problem(e, scoring.score_place) for e in score.errors)
+        condition = checked_expression(scoring.condition, registry, scoring.entity, "condition") if scoring.condition else None
+        if condition is not None:
+            problems.extend(_problem(e, scoring.condition_place or scoring.place) for e in condition.errors)
+        if not score.errors and not (condition and condition.errors):
+            scores[scoring.name] = (compile_python(score), compile_python(condition) if condition else None)
     if problems:
         raise PackError(problems)
-    return SiteRules(rules, formulas, filters, guards, actions, creates, conditions)
+    return SiteRules(rules, formulas, filters, guards, actions, creates, conditions, scores)
 
 
 def _compile_creates(registry: Registry, entity: str, owner: str, state: str, items: tuple[CreateAction, ...],

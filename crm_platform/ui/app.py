@@ -12,9 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crm_platform.engine.records.errors import RecordError
 from crm_platform.engine.site import Site
+from crm_platform.engine.site_reload import RegistryWatcher
 from crm_platform.ui import pages
 from crm_platform.ui.api import (
     access_admin,
@@ -71,7 +73,9 @@ def create_app(site: Site, background_jobs: bool = False) -> Starlette:
         *list_routes.routes,
         *record_routes.routes,
     ]
+    watcher = RegistryWatcher(site)
     middleware = [
+        Middleware(RegistryReloadMiddleware, watcher=watcher),
         Middleware(SessionMiddleware, secret_key=site.settings.secret_key, session_cookie=SESSION_COOKIE,
                    same_site="lax", https_only=site.settings.secure_cookies, max_age=14 * 24 * 3600),
         Middleware(AuthMiddleware),
@@ -86,4 +90,19 @@ def create_app(site: Site, background_jobs: bool = False) -> Starlette:
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={RecordError: _record_error, HTTPException: _http_error})
     app.state.site = site
+    app.state.registry_watcher = watcher
     return app
+
+
+class RegistryReloadMiddleware:
+    """Before a request, switch to the metadata the database now has (checked once a second), so a
+    change applied by another process (pack install, db sync, the designer) is served at once."""
+
+    def __init__(self, app: ASGIApp, watcher: RegistryWatcher) -> None:
+        self.app = app
+        self.watcher = watcher
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.watcher.check()
+        await self.app(scope, receive, send)

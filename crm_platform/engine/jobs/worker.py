@@ -42,8 +42,12 @@ async def crm_job(ctx: dict[str, Any], job_id: int) -> str:
 
 
 async def _sweep_forever(site: Site, interval: float) -> None:
+    from crm_platform.engine.site_reload import RegistryWatcher
+
+    watcher = RegistryWatcher(site)
     while True:
         try:
+            await asyncio.to_thread(watcher.check)  # jobs run on the metadata the database has
             outcomes = await asyncio.to_thread(run_due, site)
             for outcome in outcomes:
                 if outcome.status == "retry" and outcome.job is not None:

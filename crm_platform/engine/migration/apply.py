@@ -41,7 +41,13 @@ def apply_plan(conn: sa.Connection, plan: Plan, registry: Registry, schema: Sche
     """Apply every step of `plan` on `conn` (inside the caller's transaction) and record it."""
     if plan.refused:
         raise PlanRefused(plan)
+    versions = schema.system["crm_metadata_version"]
     if not plan.steps:
+        # no schema change, but new metadata (labels, rules, workflows): record it, so other
+        # processes see the version change and switch to it
+        latest = conn.execute(sa.select(versions.c.content_hash).order_by(versions.c.id.desc()).limit(1)).scalar()
+        if latest is not None and latest != registry.content_hash:
+            _record_version(conn, versions, registry, plan, applied_by)
         return
     if is_sqlite(conn):
         conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
@@ -56,7 +62,10 @@ def apply_plan(conn: sa.Connection, plan: Plan, registry: Registry, schema: Sche
     for step in plan.steps:
         _apply_step(conn, ops, step, schema, archived)
     _record_state(conn, schema, plan, archived)
-    versions = schema.system["crm_metadata_version"]
+    _record_version(conn, versions, registry, plan, applied_by)
+
+
+def _record_version(conn: sa.Connection, versions: sa.Table, registry: Registry, plan: Plan, applied_by: str) -> None:
     conn.execute(versions.insert().values(
         content_hash=registry.content_hash,
         packs=json.dumps({p.name: p.version for p in registry.packs}),

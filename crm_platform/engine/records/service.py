@@ -176,6 +176,13 @@ class RecordService:
             jobs.deliver(self.site, timer_jobs)
         return record
 
+    def _computed_writes(self, entity: Entity, sent: dict[str, Any], computed: dict[str, Any]) -> list[FieldError]:
+        """Values sent for fields a `formula` rule computes that differ from what it computes:
+        refused and named (sending the computed value back, as clients that echo a record do, is fine)."""
+        rules = {rule.field for rule in self.site.rules.of(entity.name, "formula") if rule.field}
+        return [FieldError(name, f"{entity.field(name).label.en} is computed by a rule ({computed.get(name)}) and cannot be set to {value}", "read_only")
+                for name, value in sent.items() if name in rules and value is not None and name in computed and computed[name] != value]
+
     def _check_field_writes(self, actor: Actor, entity: Entity, payload: Payload) -> None:
         access = self.site.access
         access.check_writes(actor, entity, [*payload.values, *payload.children, *payload.links])
@@ -188,11 +195,12 @@ class RecordService:
         self._apply_defaults(entity, values)
         hooks = self.hooks
         errors = list(payload.errors)
+        sent = dict(values)
         errors += hooks.apply_defaults(conn, actor, entity, values)
         child_rows = self._child_rows_with_formulas(conn, actor, entity, payload, {}, errors)
         computed, formula_errors = hooks.compute_formulas(conn, actor, entity, values, None, child_rows)
         values.update(computed)
-        errors += formula_errors
+        errors += formula_errors + self._computed_writes(entity, sent, computed)
         errors += self._check_required(entity, values, payload, creating=True)
         errors += self._relations(conn).check(entity, values, payload)
         if not errors:
@@ -304,13 +312,14 @@ class RecordService:
             if before_write is not None and not payload.errors:
                 payload.values.update(before_write(conn))
             errors = list(payload.errors)
+            sent = dict(payload.values)
             prior = dict(row)
             merged = {**prior, **payload.values}
             child_rows = self._child_rows_with_formulas(conn, actor, entity, payload, current, errors)
             computed, formula_errors = self.hooks.compute_formulas(conn, actor, entity, merged, prior, child_rows or None)
-            errors += formula_errors
+            errors += formula_errors + self._computed_writes(entity, sent, computed)
             for name, value in computed.items():
-                if prior.get(name) != value:
+                if prior.get(name) != value or name in payload.values:  # a computed value always wins over a sent one
                     payload.values[name] = value
                     merged[name] = value
             changes = self._diff(entity, row, current, payload)

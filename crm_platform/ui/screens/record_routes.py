@@ -104,8 +104,10 @@ def _form_context(request: Request, entity: Entity, record: dict[str, Any] | Non
     restricted = site.access.field_access(request.state.actor, entity)
     conditions = form_conditions(site, request.state.actor, entity, record, values)
 
+    computed = {rule.field for rule in site.rules.of(entity.name, "formula") if rule.field}
+
     def widget_for(f: Any) -> str:
-        return "readonly" if restricted.get(f.name) == "read_only" else widget_of(f)
+        return "readonly" if restricted.get(f.name) == "read_only" or f.name in computed else widget_of(f)
 
     return {"entity": entity, "record": record, "editing": record is not None, "sections": visible_sections(layout(entity, form), restricted), "values": values, "errors": errors,
             "child_entities": child_entities, "child_rows": child_rows, "conditions": conditions,

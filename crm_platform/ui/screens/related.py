@@ -43,6 +43,8 @@ def related_lists(site: Any, actor: Actor, entity: Entity, form: Form | None, re
         pairs = [(e, f) for e, f in registry.references_to(entity.name) if not e.child_of and e.name != entity.name]
     result = []
     for child, ref in pairs:
+        if site.access.scope(actor, child, "read") is None:
+            continue  # a list this user may not read is left out, not an error for the whole page
         view = registry.default_list_view(child.name)
         names = [c for c in (view.columns if view else (child.title_field or "id",)) if c != ref.name][:4]
         query = ListQuery(filters=(Filter(ref.name, "eq", record_id),), sort=(SortKey("created_at", True),), page_size=RELATED_ROWS)
