@@ -16,6 +16,8 @@ from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
 
 def place_of(source: SourceFile, path: JsonPath) -> Place:
+    if hasattr(source, "place"):  # a merged definition (workflow_extension.MergedSource): the entry's own file
+        return source.place(path)  # type: ignore[no-any-return]
     line, col = source.where(path)
     return Place(source.path, line, col)
 

@@ -11,6 +11,7 @@ from crm_platform.metadata.errors import Problem
 from crm_platform.metadata.model import Entity
 from crm_platform.metadata.pack_reader import PackFiles
 from crm_platform.metadata.action_assembly import build_create, build_notify
+from crm_platform.metadata.workflow_extension import MergedSource, merge
 from crm_platform.metadata.workflow_model import (
     ApprovalAction,
     ApprovalStep,
@@ -30,9 +31,12 @@ def build_workflows(packs: list[PackFiles], entities: dict[str, Entity], roles: 
     workflows: dict[str, Workflow] = {}
     by_entity: dict[str, str] = {}
     role_names = {r.name for r in roles}
+    definitions: dict[str, SourceFile | MergedSource] = {}  # workflow name -> its (merged) definition
     for pack in packs:
         for source in pack.of("workflows"):
             data = source.data
+            if "extends" in data:
+                continue
             flow = _build(pack.pack.name, source, data, entities, role_names, problems)
             if flow is None:
                 continue
@@ -44,7 +48,40 @@ def build_workflows(packs: list[PackFiles], entities: dict[str, Entity], roles: 
                 continue
             workflows[flow.name] = flow
             by_entity[flow.entity] = flow.name
+            definitions[flow.name] = source
+    for pack in packs:  # then the extensions, in pack order (dependencies first)
+        for source in pack.of("workflows"):
+            name = source.data.get("extends")
+            if name is None:
+                continue
+            base = workflows.get(name)
+            if base is None:
+                problems.append(source.problem(("extends",), f"unknown workflow '{name}'{did_you_mean(name, workflows)}", "workflow.unknown"))
+                continue
+            if base.pack not in pack_closure(packs, pack.pack.name):
+                problems.append(source.problem(("extends",), f"workflow '{name}' belongs to pack '{base.pack}', which {pack.pack.name} does not depend on", "workflow.invalid"))
+                continue
+            merged = merge(definitions[name], source)
+            before = len(problems)
+            flow = _build(base.pack, merged, merged.data, entities, role_names, problems)  # type: ignore[arg-type]
+            if flow is not None and len(problems) == before:
+                workflows[name] = flow
+                definitions[name] = merged
     return tuple(workflows.values()), problems
+
+
+def pack_closure(packs: list[PackFiles], name: str) -> set[str]:
+    """The pack `name` and every pack it depends on."""
+    by_name = {p.pack.name: p for p in packs}
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in by_name:
+            continue
+        seen.add(current)
+        todo.extend(by_name[current].pack.manifest.data.get("depends", []))
+    return seen
 
 
 def _build(pack: str, source: SourceFile, data: dict[str, Any], entities: dict[str, Entity], role_names: set[str], problems: list[Problem]) -> Workflow | None:

@@ -326,3 +326,64 @@ def test_moved_states_must_name_a_retired_state_and_a_current_one(tmp_path: Path
     text = str(error.value)
     assert "'open' is still one of its states" in text
     assert "must move to one of its states, not 'limbo'" in text
+
+
+# -- a dependent pack extends a workflow -----------------------------------------------------
+
+
+def _extension(root: Path, workflow: str) -> None:
+    write_pack(root, "flowext", {
+        "entities/deal.yaml": """
+            extends: deal
+            picklist_values:
+              stage:
+                - {value: custom_review, label: {en: Custom review, zh-CN: 定制评审}}
+        """,
+        "workflows/deal.yaml": workflow,
+    }, depends=["flowkit"])
+
+
+def test_an_extension_adds_states_and_replaces_a_transition(tmp_path: Path, make_site) -> None:  # type: ignore[no-untyped-def]
+    _extension(tmp_path, """
+        extends: deal_flow
+        states:
+          - name: custom_review
+        transitions:
+          - name: submit_custom
+            label: {en: Custom review, zh-CN: 定制评审}
+            from: [open]
+            to: custom_review
+          - name: lose            # replaces the base transition: approvers only, no comment needed
+            label: {en: Mark lost, zh-CN: 输单}
+            from: [open, custom_review]
+            to: lost
+            roles: [approver]
+    """)
+    site = make_site(["flowext"], search=[tmp_path, FIXTURE_PACKS])
+    flow = site.workflows.of("deal")
+    assert flow is not None and flow.state("custom_review") is not None and flow.state("won") is not None
+    assert [t.name for t in flow.transitions].count("lose") == 1 and flow.transition("lose").roles == ("approver",)
+    company = site.records.create(SYSTEM, "company", {"name": "Co"})
+    deal = site.records.create(SYSTEM, "deal", {"title": "Vase order", "company": company["id"]})
+    assert site.workflows.fire(SYSTEM, "deal", deal["id"], "submit_custom")["stage"] == "custom_review"
+    assert site.workflows.fire(SYSTEM, "deal", deal["id"], "lose")["stage"] == "lost"  # no comment asked any more
+
+
+def test_extension_problems_point_at_the_extending_file(tmp_path: Path) -> None:
+    _extension(tmp_path, """
+        extends: deal_flow
+        transitions:
+          - name: submit_custom
+            label: {en: Custom review, zh-CN: 定制评审}
+            from: [opne]
+            to: custom_review
+    """)
+    with pytest.raises(PackError) as error:
+        load_registry(["flowext"], [tmp_path, FIXTURE_PACKS])
+    text = str(error.value)
+    assert "flowext/workflows/deal.yaml:5:" in text and "unknown state 'opne'; did you mean 'open'?" in text
+    assert "unknown state 'custom_review'" in text  # the extension added the picklist value but not the state
+    _extension(tmp_path, "extends: deal_flw\n")
+    with pytest.raises(PackError) as unknown:
+        load_registry(["flowext"], [tmp_path, FIXTURE_PACKS])
+    assert "flowext/workflows/deal.yaml:1:10: unknown workflow 'deal_flw'; did you mean 'deal_flow'?" in str(unknown.value)
