@@ -118,6 +118,18 @@ def pack_list() -> None:
         out.print(f"{p.name:20} {p.version:10} {count:3} entities  {p.title.en} / {p.title.zh_cn}  ({p.path})")
 
 
+@pack_app.command("export")
+def pack_export(out_dir: str = typer.Option(".", "--out", help="Folder to write the pack folder `site` into"),
+                version: int = typer.Option(None, "--version", help="A layer version (default: the current one)")) -> None:
+    """Write the site's designer layer as a pack folder that installs on a fresh site (`pack install`)."""
+    from pathlib import Path
+
+    from crm_platform.engine.site_layer import SiteLayer
+
+    folder = SiteLayer(_site()).export(Path(out_dir), version)
+    out.print(f"exported the site layer to {folder}")
+
+
 @pack_app.command("install")
 def pack_install(ref: str = typer.Argument(..., help="A pack folder, or a pack name in the search path"),
                  demo: bool = typer.Option(False, "--demo", help="Also load the pack's demo records"),
@@ -159,10 +171,12 @@ def _change_packs(change, write_choices, read_choices, demo: bool, dry_run: bool
     from crm_platform.engine.site import Site
     from crm_platform.metadata.loader import load_registry
 
+    from crm_platform.engine.site_layer import pack_refs
+
     current = _site()
     packs, choices = change(current, read_choices(current.engine))
     try:
-        site = Site(current.settings, current.engine, load_registry(packs))
+        site = Site(current.settings, current.engine, load_registry(pack_refs(current.settings, current.engine, refs=packs)))
     except PackError as exc:
         _fail(exc.report())
         return

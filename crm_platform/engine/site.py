@@ -39,9 +39,9 @@ class Site:
         """Load the configured packs (raises PackError) and connect to the database."""
         engine = make_engine(settings.database_url)
         if registry is None:
-            from crm_platform.engine.site_packs import effective_packs, read_choices
+            from crm_platform.engine.site_layer import pack_refs
 
-            registry = load_registry(effective_packs(settings.packs, read_choices(engine)))
+            registry = load_registry(pack_refs(settings, engine))
         return cls(settings, engine, registry)
 
     def plan(self, allow_destructive: bool = False) -> Plan:

@@ -49,10 +49,10 @@ class RegistryWatcher:
             latest = self.latest_hash()
             if latest is None or latest == self.site.registry.content_hash or latest == self._refused:
                 return False
-            from crm_platform.engine.site_packs import effective_packs, read_choices
+            from crm_platform.engine.site_layer import pack_refs
 
             try:
-                registry = load_registry(effective_packs(self.site.settings.packs, read_choices(self.site.engine)))
+                registry = load_registry(pack_refs(self.site.settings, self.site.engine))
             except PackError as exc:
                 log.error("the database moved to metadata %s but the packs do not load here: %s", latest[:12], exc)
                 self._refused = latest

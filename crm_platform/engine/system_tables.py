@@ -253,6 +253,13 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("fired_at", UTCDateTime(), nullable=False),
             sa.UniqueConstraint("reminder", "record_id", "date_value", name="uq_crm_reminder_log_once"),
         ),
+        sa.Table(
+            "crm_site_layer", md, id_column(),  # versions of the designer's customization layer (site_layer.py)
+            sa.Column("files", sa.Text, nullable=False),
+            sa.Column("note", sa.String(500)),
+            sa.Column("created_by", sa.String(150)),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+        ),
     ]
     return {t.name: t for t in tables}
 
@@ -261,5 +268,5 @@ SYSTEM_TABLE_NAMES = (
     "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
     "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history", "crm_approval", "crm_notification",
-    "crm_job", "crm_outbox", "crm_reminder_log",
+    "crm_job", "crm_outbox", "crm_reminder_log", "crm_site_layer",
 )

@@ -113,7 +113,7 @@ def _canonical(value: Any) -> Any:
         return {
             f.name: _canonical(getattr(value, f.name))
             for f in dataclasses.fields(value)
-            if f.name not in ("place", "path", "content_hash") and not isinstance(getattr(value, f.name), Place)
+            if f.name not in ("place", "path", "file", "content_hash") and not isinstance(getattr(value, f.name), Place)
         }
     if isinstance(value, Mapping):
         return {str(k): _canonical(v) for k, v in value.items()}

@@ -133,6 +133,28 @@ def _record_paths(entity: Entity) -> dict[str, Any]:
     return paths
 
 
+def _design_paths() -> dict[str, Any]:
+    """The designer's layer endpoints (administrators)."""
+    tag = ["design"]
+    files = {"type": "object", "additionalProperties": {"type": "string"}, "description": "layer files by path, e.g. entities/exhibition.yaml"}
+    body = {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["files"], "properties": {"files": files, "note": {"type": "string"}}}}}}
+    version_param = {"name": "version_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    ok = {"description": "OK"}
+    return {
+        "/api/v1/design/layer": {"get": {"tags": tag, "operationId": "design_layer", "summary": "The current layer's files", "responses": {"200": ok, "403": _ERROR}}},
+        "/api/v1/design/preview": {"post": {"tags": tag, "operationId": "design_preview", "summary": "The migration plan a layer needs", "requestBody": body,
+                                            "responses": {"200": ok, "403": _ERROR, "422": _ERROR}}},
+        "/api/v1/design/apply": {"post": {"tags": tag, "operationId": "design_apply", "summary": "Apply a layer as a new version", "requestBody": body,
+                                          "responses": {"201": ok, "403": _ERROR, "422": _ERROR}}},
+        "/api/v1/design/versions": {"get": {"tags": tag, "operationId": "design_versions", "summary": "Layer versions, newest first", "responses": {"200": ok, "403": _ERROR}}},
+        "/api/v1/design/versions/{version_id}/diff": {"parameters": [version_param], "get": {
+            "tags": tag, "operationId": "design_diff", "summary": "What a version changed (or against ?against=<id>)", "responses": {"200": ok, "403": _ERROR, "404": _ERROR}}},
+        "/api/v1/design/versions/{version_id}/rollback": {"parameters": [version_param], "post": {
+            "tags": tag, "operationId": "design_rollback", "summary": "Serve an earlier version again, as a new version", "responses": {"201": ok, "403": _ERROR, "404": _ERROR, "422": _ERROR}}},
+        "/api/v1/design/export": {"get": {"tags": tag, "operationId": "design_export", "summary": "The layer as a pack (zip)", "responses": {"200": ok, "403": _ERROR}}},
+    }
+
+
 def build_openapi(registry: Registry) -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "properties": {
@@ -161,6 +183,7 @@ def build_openapi(registry: Registry) -> dict[str, Any]:
         "/api/v1/files/{id}": {"parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                                "get": {"operationId": "download_file", "summary": "Download a file", "responses": {"200": {"description": "the file"}, "404": _ERROR}}},
     }
+    paths.update(_design_paths())
     for entity in registry.entities.values():
         schemas.update(_entity_schemas(entity))
         paths.update(_record_paths(entity))
