@@ -254,6 +254,14 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.UniqueConstraint("reminder", "record_id", "date_value", name="uq_crm_reminder_log_once"),
         ),
         sa.Table(
+            "crm_report", md, id_column(),  # saved reports (reports.py): private, or shared with everyone
+            sa.Column("name", sa.String(200), nullable=False),
+            sa.Column("spec", sa.Text, nullable=False),
+            sa.Column("owner_id", IdType, sa.ForeignKey("crm_user.id", ondelete="CASCADE")),
+            sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+        ),
+        sa.Table(
             "crm_site_layer", md, id_column(),  # versions of the designer's customization layer (site_layer.py)
             sa.Column("files", sa.Text, nullable=False),
             sa.Column("note", sa.String(500)),
@@ -268,5 +276,5 @@ SYSTEM_TABLE_NAMES = (
     "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
     "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history", "crm_approval", "crm_notification",
-    "crm_job", "crm_outbox", "crm_reminder_log", "crm_site_layer",
+    "crm_job", "crm_outbox", "crm_reminder_log", "crm_site_layer", "crm_report",
 )

@@ -26,6 +26,7 @@ from crm_platform.ui.api import (
     meta,
     openapi,
     records,
+    reports,
     rules,
     workflow,
 )
@@ -62,7 +63,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(site: Site, background_jobs: bool = False) -> Starlette:
     """The app for `site`; with `background_jobs`, a sweeper thread runs due jobs and timers
     in-process while the app runs (the default without Redis; `crm-platform serve` turns it on)."""
-    api_routes = [Route("/health", health, methods=["GET"]), *account.routes, *meta.routes, *records.routes, *access_admin.routes, *rules.routes, *workflow.routes, *files.routes, *design.routes, *openapi.routes]
+    api_routes = [Route("/health", health, methods=["GET"]), *account.routes, *meta.routes, *records.routes, *access_admin.routes, *rules.routes, *workflow.routes, *files.routes, *design.routes, *reports.routes, *openapi.routes]
     routes = [
         Mount("/api/v1", routes=api_routes),
         Mount("/static", app=StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
