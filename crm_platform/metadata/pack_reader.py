@@ -20,6 +20,7 @@ PACK_LAYOUT = {
     "workflows": "workflow",
     "reminders": "reminder",
     "scoring": "scoring",
+    "dashboards": "dashboard",
 }
 # Files at the top of a pack (name without .yaml = schema name).
 SINGLE_FILES = ("menus", "roles", "org")

@@ -111,6 +111,11 @@ def compile_site_rules(registry: Registry) -> SiteRules:
             problems.extend(_problem(e, scoring.condition_place or scoring.place) for e in condition.errors)
         if not score.errors and not (condition and condition.errors):
             scores[scoring.name] = (compile_python(score), compile_python(condition) if condition else None)
+    for dashboard in registry.extra.get("dashboards", ()):
+        for widget in dashboard.widgets:
+            if widget.filter:
+                checked = checked_expression(widget.filter, registry, widget.entity, "filter")
+                problems.extend(_problem(e, widget.filter_place or dashboard.place) for e in checked.errors)
     if problems:
         raise PackError(problems)
     return SiteRules(rules, formulas, filters, guards, actions, creates, conditions, scores)

@@ -31,7 +31,7 @@ from crm_platform.ui.api import (
     workflow,
 )
 from crm_platform.ui.responses import error_response, json_response, record_error_response
-from crm_platform.ui.screens import admin_routes, design_common, kanban, list_routes, monitor_routes, record_routes, work_routes
+from crm_platform.ui.screens import admin_routes, design_common, kanban, report_routes, list_routes, monitor_routes, record_routes, work_routes
 from crm_platform.ui.security import AuthMiddleware
 from crm_platform.ui.templating import render
 
@@ -72,6 +72,7 @@ def create_app(site: Site, background_jobs: bool = False) -> Starlette:
         *work_routes.routes,
         *monitor_routes.routes,
         *design_common.routes,
+        *report_routes.routes,
         *kanban.routes,
         *list_routes.routes,
         *record_routes.routes,
