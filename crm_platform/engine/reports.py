@@ -153,7 +153,11 @@ class Reports:
         limit = min(max(spec.limit, 1), MAX_ROWS)
         with self.site.engine.connect() as conn:
             raw = conn.execute(select.limit(limit + 1)).all()
-            totals_row = conn.execute(sa.select(*measure_columns).select_from(scoped)).one() if group_columns else None
+            # totals add up from the rows unless they were cut or an average must be weighed again
+            separate = group_columns and (len(raw) > limit or any(m.aggregate == "avg" for m in spec.measures))
+            totals_row = conn.execute(sa.select(*measure_columns).select_from(scoped)).one() if separate else None
+        if group_columns and totals_row is None:
+            totals_row = tuple(_combine(m.aggregate, [row[len(groups) + i] for row in raw]) for i, m in enumerate(spec.measures))
         result = ReportResult(spec, [{"key": f"{n}:{b}" if b else n, "field": n, "bucket": b, "kind": k} for n, b, k in groups],
                               [{"key": m.key, "aggregate": m.aggregate, "field": m.field} for m in spec.measures])
         result.truncated = len(raw) > limit
@@ -284,3 +288,13 @@ class SavedReports:
             raise Forbidden("only its owner deletes a saved report")
         with self.site.engine.begin() as conn:
             conn.execute(self.table.delete().where(self.table.c.id == report_id))
+
+
+def _combine(aggregate: str, values: list[Any]) -> Any:
+    """A total from the groups' values (count and sum add up; min and max of the groups)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return 0 if aggregate == "count" else None
+    if aggregate in ("count", "sum"):
+        return sum(present)
+    return min(present) if aggregate == "min" else max(present)
