@@ -118,6 +118,40 @@ def pack_list() -> None:
         out.print(f"{p.name:20} {p.version:10} {count:3} entities  {p.title.en} / {p.title.zh_cn}  ({p.path})")
 
 
+@app.command("backup")
+def backup_command(out: str = typer.Option(None, "--out", help="The .tar.gz to write (default var/backups/crm-<time>.tar.gz)")) -> None:
+    """A consistent snapshot of the running site: database (SQLite online backup, pg_dump) and files."""
+    import datetime as dt
+    from pathlib import Path
+
+    from crm_platform.engine.backup import BackupError, backup
+
+    site = _site()
+    target = Path(out) if out else site.settings.var_dir / "backups" / f"crm-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.tar.gz"
+    try:
+        written = backup(site.settings, target, [p.name for p in site.registry.packs], site.registry.content_hash)
+    except BackupError as exc:
+        _fail(str(exc))
+        return
+    print(f"backup written to {written} ({written.stat().st_size:,} bytes)")
+
+
+@app.command("restore")
+def restore_command(path: str = typer.Argument(..., help="A backup made by `crm-platform backup`")) -> None:
+    """Restore a backup into this site's (empty) database and files folder (CRM_DATABASE_URL, CRM_VAR_DIR)."""
+    from pathlib import Path
+
+    from crm_platform.config import Settings
+    from crm_platform.engine.backup import BackupError, restore
+
+    try:
+        manifest = restore(Settings.from_env(), Path(path))
+    except BackupError as exc:
+        _fail(str(exc))
+        return
+    print(f"restored the backup of {manifest.created_at[:19]} (packs {', '.join(manifest.packs)}); start the site with the same packs")
+
+
 @pack_app.command("export")
 def pack_export(out_dir: str = typer.Option(".", "--out", help="Folder to write the pack folder `site` into"),
                 version: int = typer.Option(None, "--version", help="A layer version (default: the current one)")) -> None:
@@ -253,7 +287,7 @@ def demo_load(
                                   "follow-ups, as the packs' demo_profile.yaml says (instead of loading the packs' demo records)"),
     seed: int = typer.Option(None, "--seed", help="With --size: the random seed (default 1); the same seed and size give the same data"),
     append: bool = typer.Option(False, "--append", help="With --size: add another generated batch when one was generated before"),
-    batch_rows: int = typer.Option(5000, "--batch-rows", min=100, max=200_000, help="With --size: about this many rows per transaction"),
+    batch_rows: int = typer.Option(20_000, "--batch-rows", min=100, max=200_000, help="With --size: about this many rows per transaction"),
 ) -> None:
     """Load the packs' demo records (once; records already loaded are skipped), or with --size
     generate demo data in bulk (refused when generated data is there, unless --append)."""
