@@ -82,8 +82,21 @@ class UserService:
         with self.site.engine.begin() as conn:
             conn.execute(self.users.update().where(self.users.c.id == user_id).values(language=language))
 
-    def authenticate(self, username: str, password: str) -> Actor | None:
-        """The user for a correct username and password; None otherwise (same work either way)."""
+    def authenticate(self, username: str, password: str, address: str | None = None) -> Actor | None:
+        """The user for a correct username and password; None otherwise (same work either way).
+        Raises TooManyAttempts, without checking the password, after repeated failures."""
+        from crm_platform.engine.login_throttle import LoginThrottle
+
+        throttle = LoginThrottle(self.site)
+        throttle.check(username, address)
+        actor = self._check_password(username, password)
+        if actor is None:
+            throttle.failed(username, address)
+        else:
+            throttle.succeeded(username)
+        return actor
+
+    def _check_password(self, username: str, password: str) -> Actor | None:
         with self.site.engine.connect() as conn:
             row = conn.execute(sa.select(self.users).where(self.users.c.username == username)).mappings().first()
         stored = row["password_hash"] if row and row["active"] else None

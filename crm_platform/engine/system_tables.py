@@ -254,6 +254,14 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.UniqueConstraint("reminder", "record_id", "date_value", name="uq_crm_reminder_log_once"),
         ),
         sa.Table(
+            "crm_login_failure", md, id_column(),  # failed logins of the last hour (login_throttle.py)
+            sa.Column("username", sa.String(150), nullable=False),
+            sa.Column("address", sa.String(64)),
+            sa.Column("at", UTCDateTime(), nullable=False),
+            sa.Index("ix_crm_login_failure_user", "username", "at"),
+            sa.Index("ix_crm_login_failure_address", "address", "at"),
+        ),
+        sa.Table(
             "crm_report", md, id_column(),  # saved reports (reports.py): private, or shared with everyone
             sa.Column("name", sa.String(200), nullable=False),
             sa.Column("spec", sa.Text, nullable=False),
@@ -268,6 +276,26 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("created_by", sa.String(150)),
             sa.Column("created_at", UTCDateTime(), nullable=False),
         ),
+        sa.Table(
+            "crm_import", md, id_column(),  # imports from CSV / Excel (imports.py): the file, the mapping, progress
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("user_id", IdType, sa.ForeignKey("crm_user.id", ondelete="CASCADE"), nullable=False, index=True),
+            sa.Column("file_name", sa.String(255), nullable=False),
+            sa.Column("source", sa.LargeBinary),  # the uploaded file, dropped once the import ran
+            sa.Column("settings", sa.Text, nullable=False),  # JSON: mapping, key field, mode
+            sa.Column("status", sa.String(16), nullable=False),
+            sa.Column("total", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("rows_done", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("created", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("errors", sa.Text),  # JSON: every bad row with field and reason
+            sa.Column("message", sa.Text),
+            sa.Column("job_id", IdType),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("started_at", UTCDateTime()),
+            sa.Column("finished_at", UTCDateTime()),
+        ),
     ]
     return {t.name: t for t in tables}
 
@@ -276,5 +304,5 @@ SYSTEM_TABLE_NAMES = (
     "crm_org_unit", "crm_user", "crm_api_token", "crm_history", "crm_autonumber",
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
     "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history", "crm_approval", "crm_notification",
-    "crm_job", "crm_outbox", "crm_reminder_log", "crm_site_layer", "crm_report",
+    "crm_job", "crm_outbox", "crm_reminder_log", "crm_site_layer", "crm_report", "crm_login_failure", "crm_import",
 )

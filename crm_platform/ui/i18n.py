@@ -10,6 +10,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "username": ("Username", "用户名"),
     "password": ("Password", "密码"),
     "wrong_login": ("Wrong username or password.", "用户名或密码错误。"),
+    "too_many_logins": ("Too many failed logins: wait 15 minutes and try again.", "登录失败次数过多：请 15 分钟后再试。"),
     "language": ("Language", "语言"),
     "search": ("Search", "搜索"),
     "search_placeholder": ("Search…", "搜索…"),

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from crm_platform.engine.records.errors import RecordError
 from crm_platform.ui.templating import render
+from crm_platform.engine.login_throttle import TooManyAttempts
 
 
 async def _form(request: Request) -> Any:
@@ -39,12 +40,20 @@ async def login_submit(request: Request) -> Response:
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "/")))
-    actor = request.app.state.site.users.authenticate(username, password) if username and password else None
+    try:
+        actor = request.app.state.site.users.authenticate(username, password, _address(request)) if username and password else None
+    except TooManyAttempts as exc:
+        return render(request, "login.html", {"next": target, "error": "too_many_attempts", "username": username}, status=429,
+                      headers={"Retry-After": str(exc.retry_after)})
     if actor is None:
         return render(request, "login.html", {"next": target, "error": "bad_credentials", "username": username}, status=401)
     request.session.clear()  # a new session on login: no fixation
     request.session["user_id"] = actor.user_id
     return RedirectResponse(target, status_code=303)
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 async def logout(request: Request) -> Response:

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from crm_platform.engine.records.errors import FieldError, ValidationFailed
 from crm_platform.ui.responses import error_response, json_response, no_content, read_json
+from crm_platform.engine.login_throttle import TooManyAttempts
 
 
 async def token_for_password(request: Request) -> Response:
@@ -20,7 +21,10 @@ async def token_for_password(request: Request) -> Response:
     missing = [FieldError(k, f"{k} is required", "required") for k in ("username", "password") if not isinstance(data.get(k), str) or not data.get(k)]
     if missing:
         raise ValidationFailed(missing)
-    actor = site.users.authenticate(username, password)
+    try:
+        actor = site.users.authenticate(username, password, request.client.host if request.client else None)
+    except TooManyAttempts as exc:
+        return error_response(429, "too_many_attempts", str(exc), headers={"Retry-After": str(exc.retry_after)})
     if actor is None:
         return error_response(401, "bad_credentials", "wrong username or password")
     name = data.get("name") or "api"
