@@ -99,8 +99,8 @@ def parse_list_params(entity: Entity, params: Sequence[tuple[str, str]], default
                 else:
                     sort.append(SortKey(name, part.startswith("-")))
         elif key in ("page", "page_size"):
-            if not raw.isdigit() or int(raw) < 1:
-                errors.append(FieldError(key, f"'{key}' must be a positive whole number", "bad_page"))
+            if not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
+                errors.append(FieldError(key, f"'{key}' must be a positive whole number (at most 999999999)", "bad_page"))
             elif key == "page":
                 page = int(raw)
             else:
