@@ -81,3 +81,13 @@ def test_a_broken_configured_pack_stops_every_command(cli_env: dict[str, str], t
     env = {**cli_env, "CRM_PACKS": "bad", "CRM_PACKS_PATH": str(tmp_path / "packs")}
     result = run(["db", "plan"], env)
     assert result.returncode == 1 and "YAML syntax error" in result.stderr
+
+
+def test_demo_load_size_generates_demo_data_once(tmp_path: Path, database_url: str) -> None:
+    env = {"CRM_DATABASE_URL": database_url, "CRM_VAR_DIR": str(tmp_path / "var"), "CRM_PACKS": "crm_standard", "CRM_PACKS_PATH": str(REPO / "packs")}
+    assert run(["db", "sync"], env).returncode == 0
+    generated = run(["demo", "load", "--size", "15", "--seed", "4"], env)
+    assert generated.returncode == 0, generated.stderr
+    assert "generated run 1 (seed 4): " in generated.stdout and "account 15," in generated.stdout and "rows/s" in generated.stdout
+    again = run(["demo", "load", "--size", "15"], env)
+    assert again.returncode == 1 and "generated demo data is already there: run 1 with size 15 and seed 4" in again.stderr and "--append" in again.stderr

@@ -61,6 +61,10 @@ class WorkflowService:
         """None when the actor may fire the transition on this record, else why not."""
         if actor.is_admin:
             return None
+        state = flow.state(record.get(flow.field))
+        if state is not None and state.approval is not None and transition.name == state.approval.approve:  # only the last step's decision approves
+            if any(a["status"] == "pending" for a in self.site.approvals.of_record(flow.entity, record["id"])):
+                return f"waiting for the approval '{state.approval.label.en}': it is decided step by step on the approvers' work lists"
         entity = self.site.registry.entity(flow.entity)
         if self.site.access.scope(actor, entity, f"transition:{transition.name}") is not None:
             return None

@@ -31,7 +31,8 @@ from crm_platform.ui.api import (
     workflow,
 )
 from crm_platform.ui.responses import error_response, json_response, record_error_response
-from crm_platform.ui.screens import admin_routes, design_common, kanban, report_routes, list_routes, monitor_routes, record_routes, work_routes
+from crm_platform.ui.screens import admin_routes, design_common, design_entities, design_forms, design_views, kanban, report_routes, list_routes, monitor_routes, record_routes, work_routes
+from crm_platform.ui.screens import design_menus, design_rules, design_workflows
 from crm_platform.ui.security import AuthMiddleware
 from crm_platform.ui.templating import render
 
@@ -72,6 +73,12 @@ def create_app(site: Site, background_jobs: bool = False) -> Starlette:
         *work_routes.routes,
         *monitor_routes.routes,
         *design_common.routes,
+        *design_rules.routes,
+        *design_workflows.routes,
+        *design_menus.routes,
+        *design_entities.routes,
+        *design_forms.routes,
+        *design_views.routes,
         *report_routes.routes,
         *kanban.routes,
         *list_routes.routes,

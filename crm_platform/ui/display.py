@@ -31,6 +31,8 @@ def display_value(field: Field, record: dict[str, Any], language: str) -> str:
     if value is None or value == [] or value == "":
         return ""
     kind = field.value_type
+    if field.name == "owner_id" and "owner_id" in record.get("_titles", {}):
+        return str(record["_titles"]["owner_id"])
     if kind == "picklist":
         option = next((o for o in field.options if o.value == value), None)
         return option.label.get(language) if option else str(value)

@@ -94,7 +94,7 @@ def test_bad_list_parameters_are_400_naming_each(api: TestClient) -> None:
 def test_references_show_titles(api: TestClient) -> None:
     parent = create_company(api, name="Holding")
     child = create_company(api, name="Sub", parent=parent["id"])
-    assert child["_titles"] == {"parent": "Holding"}
+    assert child["_titles"] == {"parent": "Holding", "owner_id": "Admin"}  # references and the owner by name
     listed = api.get("/api/v1/records/company", params={"parent": str(parent["id"])}).json()["data"]
     assert [(r["name"], r["_titles"]["parent"]) for r in listed] == [("Sub", "Holding")]
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 JobFunction = Callable[["JobContext"], Any]
 
 BUILTIN_JOB_MODULES = ("crm_platform.engine.jobs.outbox", "crm_platform.engine.workflow_jobs", "crm_platform.engine.reminders",
-                       "crm_platform.engine.scoring")
+                       "crm_platform.engine.scoring", "crm_platform.engine.imports")
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_BACKOFF = 30.0  # seconds before the 2nd attempt; doubles each time

@@ -26,9 +26,17 @@ def row_to_dict(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def add_titles(conn: sa.Connection, registry: Registry, tables: Mapping[str, sa.Table], entity: Entity, records: Iterable[dict[str, Any]]) -> None:
-    """Add `_titles: {field: title}` to each record for its reference fields (one query per field)."""
+def add_titles(conn: sa.Connection, registry: Registry, tables: Mapping[str, sa.Table], entity: Entity, records: Iterable[dict[str, Any]],
+               users: sa.Table | None = None) -> None:
+    """Add `_titles: {field: title}` to each record for its reference fields (one query per field),
+    and the owner's name when `users` (crm_user) is given."""
     records = list(records)
+    owners = {r["owner_id"] for r in records if r.get("owner_id") is not None}
+    if users is not None and owners:
+        names = {row.id: row.display_name or row.username for row in conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username).where(users.c.id.in_(owners)))}
+        for r in records:
+            if r.get("owner_id") is not None:
+                r.setdefault("_titles", {})["owner_id"] = _title(names.get(r["owner_id"]), r["owner_id"])
     for f in entity.fields:
         if f.type != "reference" or not f.entity:
             continue

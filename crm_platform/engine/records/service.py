@@ -100,7 +100,7 @@ class RecordService:
             raise NotFound(f"{entity.name} {record_id} not found")
         record = row_to_dict(entity, row)
         self._relations(conn).read_into(entity, record)
-        add_titles(conn, self.site.registry, self.site.schema.tables, entity, [record])
+        add_titles(conn, self.site.registry, self.site.schema.tables, entity, [record], self._system("crm_user"))
         for f in entity.fields:
             if f.type == "child_table" and f.entity and record.get(f.name):
                 child = self.site.registry.entity(f.entity)
@@ -125,7 +125,7 @@ class RecordService:
         with self.site.engine.connect() as conn:
             total = conn.execute(count).scalar_one()
             records = [row_to_dict(entity, row) for row in conn.execute(rows_query).mappings()]
-            add_titles(conn, self.site.registry, self.site.schema.tables, entity, records)
+            add_titles(conn, self.site.registry, self.site.schema.tables, entity, records, self._system("crm_user"))
         return Page([access.strip_hidden(actor, entity, r) for r in records], total, query.page, query.page_size)
 
     def _rule_filter(self, actor: Actor, entity: Entity, table: sa.Table, expression: str, hidden: set[str]) -> Any:

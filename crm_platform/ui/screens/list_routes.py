@@ -81,7 +81,7 @@ async def export_csv(request: Request) -> Response:
         writer.writerow([c.label.get(lang) for c in screen.columns])
         page_number = 1
         while True:
-            query = ListQuery(screen.query.filters, screen.query.search, screen.query.sort, page_number, EXPORT_BATCH, screen.query.deleted)
+            query = ListQuery(screen.query.filters, screen.query.search, screen.query.sort, page_number, EXPORT_BATCH, screen.query.deleted, screen.query.expressions)
             page = site.records.list(actor, entity.name, query)
             for record in page.records:
                 writer.writerow([_csv_safe(display_value(c, record, lang), c.value_type) for c in screen.columns])
