@@ -89,7 +89,27 @@ class WorkflowService:
         if flow is None:
             return []
         record = self._row(actor, entity, record_id)
-        return [Option(t, (reason := self.may_fire(actor, flow, t, record)) is None, reason) for t in flow.leaving(record.get(flow.field))]
+        options = []
+        for t in flow.leaving(record.get(flow.field)):
+            reason = self.may_fire(actor, flow, t, record) or self._guard_refusal(actor, flow, t, record)
+            options.append(Option(t, reason is None, reason))
+        return options
+
+    def _guard_refusal(self, actor: Actor, flow: Workflow, transition: Transition, record: dict[str, Any]) -> str | None:
+        """Why the guard stops the transition on the record as it is (None when it passes, or when
+        the transition asks for fields first: the values given then may satisfy it)."""
+        guard = self.site.rules.guards.get((flow.name, transition.name))
+        if guard is None or transition.required:
+            return None
+        entity = self.site.registry.entity(flow.entity)
+        with self.site.engine.connect() as conn:
+            try:
+                passed = guard.test(self.site.records.hooks.context(conn, actor, entity, record, record))
+            except RuleError as exc:
+                return exc.message
+        if passed:
+            return None
+        return transition.guard_message.get(actor.language) if transition.guard_message else f"the condition is not met: {transition.guard}"
 
     def _row(self, actor: Actor, entity: str, record_id: int) -> dict[str, Any]:
         with self.site.engine.connect() as conn:

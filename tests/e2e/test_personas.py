@@ -5,8 +5,9 @@ Every persona logs in through /login as a demo user of packs/crm_standard/org.ya
 through the screens with their own menus, the work list, related lists' "New" buttons, workflow
 buttons (with their dialogs) and the kanban; no URL is typed after the login.
 
-Steps that do not work in the screens yet are tests of their own at the end, marked xfail
-(strict) with the exact problem, so each persona's test proves the path that does work.
+Steps that once did not work in the screens (picklists and dates in workflow dialogs, owner
+names, view tabs, the export of a filtered view, approvals that could be skipped) are tests of
+their own at the end.
 """
 
 from __future__ import annotations
@@ -178,11 +179,10 @@ def request_discount_approval(rep: Page) -> str:
     expect(heading(rep)).to_have_text(re.compile(r"^BJ-\d{4}-\d{4}$"))
     quote_code = heading(rep).inner_text()
     expect(field(rep, "Total")).to_have_text("¥57,120.00")  # 400 x 168 x 85 %
-    # Sending it as is is refused with the reason.
-    fire(rep, "Send to customer")
-    expect(rep.locator("#workflow-error")).to_contain_text(
-        "A discount over 10% needs approval first"
-    )
+    # Sending it as is is not offered: the button is disabled and says why.
+    send = workflow(rep).get_by_role("button", name="Send to customer", exact=True)
+    expect(send).to_be_disabled()
+    expect(send).to_have_attribute("title", "A discount over 10% needs approval first")
     expect_state(rep, "Draft")
     fire(rep, "Request discount approval")
     expect_state(rep, "Discount review")
@@ -748,15 +748,6 @@ def test_manager_day(live_site: LiveSite, new_page) -> None:  # type: ignore[no-
 # -- what does not work yet: each problem in its own test, expected to fail until it is fixed -----
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "transition dialogs render every required field as a plain text <input> (detail.html), "
-        "so a picklist such as opportunity.win_reason has no choices; typing the label "
-        "'Product quality' is refused: \"'Product quality' is not one of the allowed values: "
-        'price, quality, ..."'
-    ),
-)
 def test_sales_rep_picks_the_win_reason_in_the_won_dialog(live_site: LiveSite, new_page) -> None:  # type: ignore[no-untyped-def]
     page = new_page()
     log_in(page, live_site, "li.rep")
@@ -776,13 +767,6 @@ def test_sales_rep_picks_the_win_reason_in_the_won_dialog(live_site: LiveSite, n
     expect(field(page, "Win reason")).to_have_text("Product quality")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "transition dialogs render a required date field (repair_order.visit_date of 'Dispatch a "
-        "technician') as a plain text <input>, not a date picker like the forms"
-    ),
-)
 def test_service_manager_gets_a_date_picker_in_the_dispatch_dialog(
     live_site: LiveSite, new_page
 ) -> None:  # type: ignore[no-untyped-def]
@@ -799,13 +783,6 @@ def test_service_manager_gets_a_date_picker_in_the_dispatch_dialog(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "list screens show the Owner column (owner_id) as the user's numeric id ('5'), not the "
-        "user's name: list_screen.py types owner_id as an integer system column"
-    ),
-)
 def test_manager_sees_who_owns_each_opportunity(live_site: LiveSite, new_page) -> None:  # type: ignore[no-untyped-def]
     page = new_page()
     log_in(page, live_site, "lin.lead")
@@ -814,14 +791,6 @@ def test_manager_sees_who_owns_each_opportunity(live_site: LiveSite, new_page) -
     expect(row.locator('td[data-label="Owner"]')).to_have_text(re.compile("Li Na"), timeout=3_000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the list screen has no way to switch between an entity's list views: views that no "
-        "menu names (opportunity 'Pipeline by stage', lead/quote 'By status', ...) cannot be "
-        "reached from the screens"
-    ),
-)
 def test_manager_opens_the_pipeline_by_stage_view(live_site: LiveSite, new_page) -> None:  # type: ignore[no-untyped-def]
     page = new_page()
     log_in(page, live_site, "lin.lead")
@@ -839,14 +808,6 @@ def test_manager_opens_the_pipeline_by_stage_view(live_site: LiveSite, new_page)
     )  # lost
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "CSV export ignores the list view's filter: exporting Sales -> Open opportunities "
-        "(view 'open', filter stage not in [won, lost]) also exports won and lost opportunities "
-        "(export_csv builds its ListQuery without the view's filter expressions)"
-    ),
-)
 def test_manager_exports_only_the_open_opportunities(live_site: LiveSite, new_page) -> None:  # type: ignore[no-untyped-def]
     page = new_page()
     log_in(page, live_site, "lin.lead")
@@ -865,15 +826,6 @@ def test_manager_exports_only_the_open_opportunities(live_site: LiveSite, new_pa
     assert "佛山中小学校舍改造防滑地砖采购" not in names, names  # lost
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finance can skip the sales manager's step of the discount approval: while step 1 of 2 "
-        "(role_in_unit sales_manager) is pending, the quote's 'Approve discount' button is enabled "
-        "for sun.finance (transition approve_discount has roles: [finance]); firing it sends the "
-        "quote and cancels the pending approval"
-    ),
-)
 def test_finance_cannot_skip_the_sales_manager_step(live_site: LiveSite, new_page) -> None:  # type: ignore[no-untyped-def]
     rep, finance = new_page(), new_page()
     log_in(rep, live_site, "li.rep")
