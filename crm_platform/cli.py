@@ -519,6 +519,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(1, "--workers", help="Server processes"),
+    trusted_proxies: str = typer.Option(None, "--trusted-proxies", help="Addresses of reverse proxies whose X-Forwarded-For is believed "
+                                        "(e.g. 127.0.0.1), so login throttling and logs see the real client"),
 ) -> None:
     """Serve the web app and API."""
     import uvicorn
@@ -527,7 +529,8 @@ def serve(
     _require_synced(site)
     site.dispose()
     out.print(f"serving on http://{host}:{port}")
-    uvicorn.run("crm_platform.ui.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=False)
+    uvicorn.run("crm_platform.ui.asgi:app", host=host, port=port, workers=workers, log_level="info",
+                proxy_headers=bool(trusted_proxies), forwarded_allow_ips=trusted_proxies or None)
 
 
 @app.command("worker")
