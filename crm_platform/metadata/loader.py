@@ -23,6 +23,7 @@ from crm_platform.metadata.pack_reader import PackFiles, read_pack
 from crm_platform.metadata.screens_assembly import ScreenAssembler
 from crm_platform.metadata.reminder_assembly import build_reminders
 from crm_platform.metadata.dashboards import build_dashboards
+from crm_platform.metadata.duplicate_rules import build_duplicates
 from crm_platform.metadata.scoring import build_scorings
 from crm_platform.metadata.workflow_assembly import build_workflows
 from crm_platform.metadata.yaml_source import display_path
@@ -55,6 +56,8 @@ def load_registry(pack_refs: Sequence[str], search: Sequence[Path] | None = None
     problems.extend(scoring_problems)
     dashboards, dashboard_problems = build_dashboards(pack_files, entities, roles)
     problems.extend(dashboard_problems)
+    duplicates, duplicate_problems = build_duplicates(pack_files, entities)
+    problems.extend(duplicate_problems)
     if problems:
         raise PackError(problems)
     packs = tuple(_pack_info(p) for p in found)
@@ -65,7 +68,7 @@ def load_registry(pack_refs: Sequence[str], search: Sequence[Path] | None = None
         forms=MappingProxyType(screens.forms),
         menus=tuple(sorted(screens.menus, key=lambda m: (m.order, m.name))),
         seeds=tuple(screens.seeds),
-        extra=MappingProxyType({"roles": roles, "org": org, "workflows": workflows, "reminders": reminders, "scorings": scorings, "dashboards": dashboards, "rule_sources": tuple(
+        extra=MappingProxyType({"roles": roles, "org": org, "workflows": workflows, "reminders": reminders, "scorings": scorings, "dashboards": dashboards, "duplicates": duplicates, "rule_sources": tuple(
             RuleSource(file, text, files.pack.name) for files in pack_files for file, text in files.rule_files
         )}),
     )

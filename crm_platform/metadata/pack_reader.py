@@ -23,7 +23,7 @@ PACK_LAYOUT = {
     "dashboards": "dashboard",
 }
 # Files at the top of a pack (name without .yaml = schema name).
-SINGLE_FILES = ("menus", "roles", "org")
+SINGLE_FILES = ("menus", "roles", "org", "duplicates")
 CODE_SUFFIXES = {
     ".py", ".pyc", ".pyo", ".pyw", ".pyz", ".so", ".dylib", ".dll", ".exe", ".wasm", ".jar", ".class",
     ".js", ".mjs", ".cjs", ".ts", ".sh", ".bash", ".zsh", ".bat", ".cmd", ".ps1", ".rb", ".pl", ".php", ".lua", ".ipynb",

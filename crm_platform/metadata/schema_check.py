@@ -14,7 +14,7 @@ from referencing import Resource
 from crm_platform.metadata.errors import Problem, closest
 from crm_platform.metadata.yaml_source import JsonPath, SourceFile
 
-SCHEMA_NAMES = ("common", "pack", "entity", "views", "forms", "menus", "records", "roles", "org", "workflow", "reminder", "scoring", "dashboard")
+SCHEMA_NAMES = ("common", "pack", "entity", "views", "forms", "menus", "records", "roles", "org", "workflow", "reminder", "scoring", "dashboard", "duplicates")
 
 # Singular nouns for the lists of named things, used to say "field 'amount'" in messages.
 _ITEM_NOUNS = {

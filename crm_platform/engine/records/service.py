@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from crm_platform.engine import clock
 from crm_platform.engine.column_types import utcnow
+from crm_platform.engine.duplicates import duplicate_check
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.autonumber import next_number
 from crm_platform.engine.records.errors import (
@@ -156,6 +157,7 @@ class RecordService:
         if entity.child_of:
             raise BadRequest(f"{entity.name} rows are created through their {entity.child_of}")
         self.site.access.require(actor, entity, "create")
+        data, check_duplicates = duplicate_check(self.site, actor, entity, data)  # engine/duplicates.py
         payload = parse_payload(self.site.registry, entity, data)
         flow = self.site.workflows.of(entity.name)
         if flow is not None:
@@ -167,6 +169,7 @@ class RecordService:
         timer_jobs: list[int] = []
         with self.site.engine.begin() as conn:
             record_id = self._insert(conn, actor, entity, payload)
+            check_duplicates(conn, record_id)
             if flow is not None:
                 timer_jobs = self.site.workflows.start(conn, flow, record_id, actor)
             record = self._get(conn, actor, entity, record_id)
