@@ -45,7 +45,7 @@ def layer_table() -> sa.Table:
 
     return sa.Table(
         "crm_site_layer", sa.MetaData(),
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", sa.BigInteger, primary_key=True),  # as the system table (BIGINT on PostgreSQL)
         sa.Column("files", sa.Text, nullable=False),
         sa.Column("note", sa.String(500)),
         sa.Column("created_by", sa.String(150)),
@@ -141,7 +141,7 @@ def pack_refs(settings: Settings, engine: Engine, files: dict[str, str] | None =
 class SiteLayer:
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.table = layer_table()
+        self.table = site.schema.system["crm_site_layer"]
 
     def current(self) -> LayerVersion | None:
         return read_latest(self.site.engine)

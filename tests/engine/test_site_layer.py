@@ -136,3 +136,16 @@ def test_the_design_api_is_for_administrators(kit_site: Site) -> None:
         assert "+name: exhibition" in client.get(f"/api/v1/design/versions/{applied.json()['id']}/diff").json()["diff"]
         archive = zipfile.ZipFile(io.BytesIO(client.get("/api/v1/design/export").content))
         assert "site/entities/exhibition.yaml" in archive.namelist() and "site/pack.yaml" in archive.namelist()
+
+
+def test_a_version_id_beyond_32_bits_is_simply_not_found(kit_site: Site) -> None:
+    from starlette.testclient import TestClient
+
+    from crm_platform.ui.app import create_app
+    from tests.helpers import log_in
+
+    kit_site.users.create_user("boss", "boss-password", "Boss", is_admin=True)
+    with TestClient(create_app(kit_site)) as client:
+        log_in(client, "boss", "boss-password")
+        assert client.get("/api/v1/design/versions/2147483648/diff").status_code == 404  # found by the API fuzzer on PostgreSQL
+        assert client.post("/api/v1/design/versions/2147483648/rollback").status_code == 404
