@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from crm_platform.metadata.errors import did_you_mean
 from crm_platform.rules import ast
 from crm_platform.rules import types as t
+from crm_platform.rules.context import Relation
 from crm_platform.rules.errors import UNKNOWN_NAME, USAGE
 from crm_platform.rules.function_spec import NOT_LITERAL, CallInfo, FunctionSpec
 from crm_platform.rules.functions import FUNCTIONS, function, has_sql_form
@@ -137,10 +138,23 @@ class CallChecker:
         if not isinstance(source, ast.FieldRef) or len(source.path) < 2:
             return False
         try:
-            resolve_relation(self.checker.registry, self.checker.entity, source.path[0])
+            self._relation(source.path[0])
         except NameProblem:
             return False
         return True
+
+    def _relation(self, name: str) -> Relation:
+        """The relation a roll-up names: one of the record's, or else any entity, whose rows the
+        `where` ties to the record through `$record` (kind "all"). Raises NameProblem."""
+        c = self.checker
+        try:
+            return resolve_relation(c.registry, c.entity, name)
+        except NameProblem:
+            if name in c.registry.entities and not any(
+                e.name == name for e, _ in c.registry.references_to(c.entity)
+            ):
+                return Relation("all", name, "", name)
+            raise
 
     def _rollup(self, node: ast.Call, spec: FunctionSpec) -> RuleType:
         c = self.checker
@@ -152,9 +166,17 @@ class CallChecker:
         if not isinstance(source, ast.FieldRef):
             return c.error(source.span, f"{spec.name}() works on child rows, e.g. {example}", USAGE)
         try:
-            relation = resolve_relation(c.registry, c.entity, source.path[0])
+            relation = self._relation(source.path[0])
         except NameProblem as problem:
             return c.error(source.spans[0], problem.message, UNKNOWN_NAME)
+        if relation.kind == "all" and not _names_record(condition):
+            return c.error(
+                source.spans[0],
+                f"{relation.entity} does not refer to {c.entity}: say which {relation.entity} "
+                f"records count with 'where' and $record, e.g. "
+                f"{spec.name}({source.dotted} where owner_id = $record.owner_id)",
+                USAGE,
+            )
         if spec.name == "count" and len(source.path) > 1:
             return c.error(
                 source.spans[1],
@@ -264,3 +286,12 @@ class CallChecker:
         info.extra = LookupTarget(entity.name, key_field, names[return_index], result, key_type)
         c.checked.dependencies.lookups.add(entity.name)
         return result
+
+
+
+def _names_record(node: ast.Node | None) -> bool:
+    """Whether `node` mentions `$record` anywhere (a misspelt variable counts: the checker
+    names the typo rather than the missing `$record`)."""
+    if node is None:
+        return False
+    return any(isinstance(n, ast.UserRef) and n.variable != "user" for n in ast.walk(node))

@@ -55,6 +55,7 @@ class Checked:
     result: RuleType = t.ANY
     types: dict[Node, RuleType] = field(default_factory=dict)
     paths: dict[ast.FieldRef, list[Step]] = field(default_factory=dict)
+    record_paths: dict[ast.UserRef, list[Step]] = field(default_factory=dict)  # $record.x
     calls: dict[ast.Call, CallInfo] = field(default_factory=dict)
     constants: set[Node] = field(default_factory=set)
     dependencies: Dependencies = field(default_factory=Dependencies)
@@ -169,8 +170,11 @@ class Checker:
         return steps[-1].type
 
     def visit_UserRef(self, node: ast.UserRef) -> RuleType:
+        if node.variable == "record":
+            return self._record_ref(node)
         if node.variable != "user":
-            hint = "; did you mean '$user'?" if closest(node.variable, ["user"]) else ""
+            hint = closest(node.variable, ["user", "record"])
+            hint = f"; did you mean '${hint}'?" if hint else " (known: $user, $record)"
             return self.error(
                 node.spans[0], f"unknown variable '${node.variable}'{hint}", UNKNOWN_NAME
             )
@@ -189,6 +193,28 @@ class Checker:
         self.checked.constants.add(node)
         self.checked.dependencies.user = True
         return t.USER_ATTRIBUTES[attribute]
+
+    def _record_ref(self, node: ast.UserRef) -> RuleType:
+        """`$record.field`: a field of the rule's own record, also inside a roll-up's `where`."""
+        root = self.scope[0]
+        if not node.path:
+            return self.error(
+                node.span, f"write $record.field, a field of {root} (e.g. $record.id)", USAGE
+            )
+        try:
+            steps = resolve_path(self.registry, root, node.path)
+        except NameProblem as problem:
+            return self.error(
+                node.spans[min(problem.index + 1, len(node.spans) - 1)],
+                problem.message,
+                UNKNOWN_NAME,
+            )
+        self.checked.record_paths[node] = steps
+        deps = self.checked.dependencies
+        deps.fields.add(node.path[0])
+        if len(node.path) > 1:
+            deps.paths.add(node.path)
+        return steps[-1].type
 
     def visit_Negative(self, node: ast.Negative) -> RuleType:
         operand = self.visit(node.operand)

@@ -15,7 +15,8 @@ from crm_platform.rules.checker import Checked
 from crm_platform.rules.context import EvalContext
 from crm_platform.rules.errors import EVALUATION, RuleError, RuleErrors
 from crm_platform.rules.function_spec import Closure
-from crm_platform.rules.lib_records import Rollup, reader, rollup_python
+from crm_platform.rules.lib_records import AggregateQuery, Rollup, reader, rollup_python
+from crm_platform.rules.resolve import Step
 from crm_platform.rules.runtime import EvaluationFailure
 
 _FAILURES = (EvaluationFailure, ArithmeticError, ValueError, OverflowError)
@@ -96,29 +97,11 @@ class _Compiler:
         return lambda c: value
 
     def compile_FieldRef(self, node: ast.FieldRef) -> Closure:
-        steps = self.checked.paths[node]
-        read = reader(steps[-1].type)
-        first = steps[0].field
-        if len(steps) == 1:
-            if read is rt.percent_from_stored:
-                return lambda c: read(c.record.get(first))
-            return lambda c: c.record.get(first)
-        hops = [(step.entity, step.field) for step in steps[1:]]
-
-        def follow(c: EvalContext) -> Any:
-            value = c.record.get(first)
-            for entity, name in hops:
-                if value is None:
-                    return None
-                related = c.fetch(entity, value)
-                if related is None:
-                    return None
-                value = related.get(name)
-            return read(value)
-
-        return follow
+        return _follow(self.checked.paths[node], lambda c: c.record)
 
     def compile_UserRef(self, node: ast.UserRef) -> Closure:
+        if node.variable == "record":
+            return _follow(self.checked.record_paths[node], lambda c: c.this)
         name = node.path[0]
         return lambda c: c.user.attribute(name)
 
@@ -213,6 +196,9 @@ class _Compiler:
 
     def compile_Call(self, node: ast.Call) -> Closure:
         info = self.checked.calls[node]
+        if isinstance(info.extra, Rollup) and info.extra.relation.kind == "all":
+            query = AggregateQuery(self.checked, info.extra)
+            return lambda c: c.aggregate(query, c)
         if isinstance(info.extra, Rollup):
             rollup = info.extra
             value = self.compile(rollup.value) if rollup.value is not None else None
@@ -222,3 +208,27 @@ class _Compiler:
         if info.spec.may_fail:
             return self.failing(closure, node.span, f"{node.name}()")
         return closure
+
+
+def _follow(steps: list[Step], start: Callable[[EvalContext], Any]) -> Closure:
+    """The value at the end of a path of fields, from the record `start` picks."""
+    read = reader(steps[-1].type)
+    first = steps[0].field
+    if len(steps) == 1:
+        if read is rt.percent_from_stored:
+            return lambda c: read(start(c).get(first))
+        return lambda c: start(c).get(first)
+    hops = [(step.entity, step.field) for step in steps[1:]]
+
+    def follow(c: EvalContext) -> Any:
+        value = start(c).get(first)
+        for entity, name in hops:
+            if value is None:
+                return None
+            related = c.fetch(entity, value)
+            if related is None:
+                return None
+            value = related.get(name)
+        return read(value)
+
+    return follow

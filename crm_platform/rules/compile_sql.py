@@ -4,6 +4,11 @@ Columns are named like the fields. Paths across references become correlated sca
 subqueries on the referenced entity's table, roll-ups become correlated aggregates over the
 child table, and subtrees that do not depend on the row (literals, $user, today()) are
 computed once in Python and bound as parameters. Tables come from `table_for(entity)`.
+
+A level of the scope may also be a record held in Python (an EvalContext) instead of a table:
+its fields are then bound values. That is how the engine runs a roll-up over another entity's
+records for one record (`aggregate_select`) and finds the records whose roll-up a changed row
+affects (`owners_select`).
 """
 
 from __future__ import annotations
@@ -19,16 +24,19 @@ from crm_platform.rules import types as t
 from crm_platform.rules.ast import Node
 from crm_platform.rules.checker import Checked
 from crm_platform.rules.compile_python import compile_node
-from crm_platform.rules.context import EvalContext, SqlContext
+from crm_platform.rules.context import EvalContext, Relation, SqlContext
 from crm_platform.rules.errors import EVALUATION, USAGE, RuleError, RuleErrors
 from crm_platform.rules.functions import has_sql_form
-from crm_platform.rules.lib_records import LookupTarget, Rollup
+from crm_platform.rules.lib_records import AggregateQuery, LookupTarget, Rollup
 from crm_platform.rules.lib_text import sql_includes
+from crm_platform.rules.resolve import Step
 from crm_platform.rules.runtime import EvaluationFailure
 from crm_platform.rules.sql_values import Expr, SqlBuilder, SqlValue, decimal_places
 from crm_platform.rules.types import RuleType
 
 TableFor = Callable[[str], sa.Table]
+Scope = sa.FromClause | EvalContext  # a table, or one record held in Python
+Visible = Callable[[str, sa.FromClause], Expr]
 
 
 def compile_filter(
@@ -37,20 +45,70 @@ def compile_filter(
     table_for: TableFor,
     context: SqlContext | None = None,
     dialect: str = "sqlite",
+    visible: Visible | None = None,
 ) -> Expr:
     """The WHERE condition of a checked filter (purpose "filter") on `table` (the entity's
-    table or an alias of it). `dialect` is the database's dialect name (sqlite, postgresql)."""
+    table or an alias of it). `dialect` is the database's dialect name (sqlite, postgresql).
+    `visible(entity, rows)` limits the rows a roll-up over another entity's records counts
+    (to what the user may read)."""
     if checked.errors:
         raise RuleErrors(checked.errors)
     compiler = _SqlCompiler(checked, table, table_for, context or SqlContext(), dialect)
+    compiler.visible = visible
     return compiler.condition(compiler.compile(checked.tree))
+
+
+def aggregate_select(
+    query: AggregateQuery,
+    record: EvalContext,
+    table_for: TableFor,
+    context: SqlContext | None = None,
+    dialect: str = "sqlite",
+) -> tuple[sa.Select[Any], Callable[[Any], Any]]:
+    """The SELECT of a roll-up over another entity's records for `record` (whose fields
+    `$record` names, bound), and how its one result becomes a value of the language."""
+    compiler = _SqlCompiler(query.checked, record, table_for, context or SqlContext(), dialect)
+    value = compiler.rollup(query.rollup, _result_type(query.rollup))
+    return sa.select(compiler.expr(value)), _reader(value, compiler.sqlite)
+
+
+def owners_select(
+    query: AggregateQuery,
+    owners: sa.FromClause,
+    row: EvalContext,
+    table_for: TableFor,
+    context: SqlContext | None = None,
+    dialect: str = "sqlite",
+) -> sa.Select[Any]:
+    """The ids of the records of `owners` (the roll-up's entity) whose roll-up counts `row`, a
+    record of the rolled-up entity held in Python: its `where` with `row` bound."""
+    compiler = _SqlCompiler(query.checked, owners, table_for, context or SqlContext(), dialect)
+    condition = query.rollup.condition
+    assert condition is not None
+    compiler.scope.append(row)
+    match = compiler.condition(compiler.compile(condition))
+    return sa.select(owners.c.id).where(match, *compiler.not_deleted(owners))
+
+
+def _result_type(rollup: Rollup) -> RuleType:
+    return t.INTEGER if rollup.aggregate == "count" else rollup.value_type
+
+
+def _reader(value: SqlValue, sqlite: bool) -> Callable[[Any], Any]:
+    """A selected value as the language holds it (SQLite keeps scaled numbers as integers)."""
+    if not value.type.numeric:
+        return lambda raw: raw
+    if value.type.kind == "integer":
+        return lambda raw: None if raw is None else int(raw)
+    scale = value.scale if sqlite else 0
+    return lambda raw: None if raw is None else Decimal(str(raw)).scaleb(-scale)
 
 
 class _SqlCompiler(SqlBuilder):
     def __init__(
         self,
         checked: Checked,
-        table: sa.FromClause,
+        table: Scope,
         table_for: TableFor,
         context: SqlContext,
         dialect: str,
@@ -58,7 +116,8 @@ class _SqlCompiler(SqlBuilder):
         super().__init__(dialect, context)
         self.checked = checked
         self.table_for = table_for
-        self.scope: list[sa.FromClause] = [table]
+        self.scope: list[Scope] = [table]
+        self.visible: Visible | None = None
         self.eval_context = EvalContext(
             {}, None, context.user, lambda: context.now, context.current_date
         )
@@ -102,9 +161,16 @@ class _SqlCompiler(SqlBuilder):
         return SqlValue(value * Decimal("0.01") if percent else value, rule_type)
 
     def compile_FieldRef(self, node: ast.FieldRef) -> SqlValue:
-        steps = self.checked.paths[node]
-        table = self.scope[-1]
-        column = table.c[steps[0].field]
+        return self._path(node, self.checked.paths[node], self.scope[-1])
+
+    def compile_UserRef(self, node: ast.UserRef) -> SqlValue:
+        # $user is a constant (bound by compile()); $record is the outermost level of the scope.
+        return self._path(node, self.checked.record_paths[node], self.scope[0])
+
+    def _path(self, node: Node, steps: list[Step], level: Scope) -> SqlValue:
+        if isinstance(level, EvalContext):
+            return self._bound(node, level)
+        column = level.c[steps[0].field]
         expr: Expr = column
         column_type = column.type
         for step in steps[1:]:
@@ -118,6 +184,14 @@ class _SqlCompiler(SqlBuilder):
             )
             column_type = selected.type
         return self.column_value(expr, column_type, steps[-1].type)
+
+    def _bound(self, node: Node, record: EvalContext) -> SqlValue:
+        """A value of a record held in Python, computed now and bound."""
+        try:
+            value = compile_node(self.checked, node)(record)
+        except EvaluationFailure as exc:
+            raise RuleError.at(node.span, str(exc), self.checked.source, EVALUATION) from None
+        return self.const(value, self.checked.types[node])
 
     # ---- operators ----
 
@@ -196,7 +270,7 @@ class _SqlCompiler(SqlBuilder):
     def compile_Call(self, node: ast.Call) -> SqlValue:
         info = self.checked.calls[node]
         if isinstance(info.extra, Rollup):
-            return self._rollup(info.extra, info.result)
+            return self.rollup(info.extra, info.result)
         if isinstance(info.extra, LookupTarget):
             key = node.args[2] if len(node.args) == 4 else node.args[1]
             return self._lookup(info.extra, self.compile(key))
@@ -214,25 +288,33 @@ class _SqlCompiler(SqlBuilder):
         return self.table_for(entity).alias()
 
     @staticmethod
-    def _not_deleted(table: sa.FromClause) -> list[Expr]:
+    def not_deleted(table: sa.FromClause) -> list[Expr]:
         return [table.c.deleted_at.is_(None)] if "deleted_at" in table.c else []
 
-    def _rollup(self, rollup: Rollup, result: RuleType) -> SqlValue:
-        relation = rollup.relation
-        outer = self.scope[-1]
-        rows = self._rows(relation.entity)
-        if relation.kind == "child":
-            link = rows.c.parent_id == outer.c.id
-        elif relation.kind == "reverse":
-            link = rows.c[relation.field] == outer.c.id
-        else:
+    def _link(self, rows: sa.FromClause, relation: Relation) -> list[Expr]:
+        """How the rows of a roll-up are tied to the record they belong to."""
+        if relation.kind == "all":
+            return []  # only by the roll-up's `where`
+        if relation.kind == "many":
             raise RuleError(
                 f"roll-ups over the N:N link '{relation.name}' cannot run in a list filter",
                 code=USAGE,
             )
+        outer = self.scope[-1]
+        owner: Expr = (
+            sa.literal(outer.record.get("id")) if isinstance(outer, EvalContext) else outer.c.id
+        )
+        column = rows.c.parent_id if relation.kind == "child" else rows.c[relation.field]
+        return [column == owner]
+
+    def rollup(self, rollup: Rollup, result: RuleType) -> SqlValue:
+        relation = rollup.relation
+        rows = self._rows(relation.entity)
+        where = [*self._link(rows, relation), *self.not_deleted(rows)]
+        if relation.kind == "all" and self.visible is not None:
+            where.append(self.visible(relation.entity, rows))
         self.scope.append(rows)
         try:
-            where = [link, *self._not_deleted(rows)]
             if rollup.condition is not None:
                 where.append(self.condition(self.compile(rollup.condition)))
             if rollup.aggregate == "count":
@@ -248,7 +330,13 @@ class _SqlCompiler(SqlBuilder):
         finally:
             self.scope.pop()
         aggregate = getattr(sa.func, rollup.aggregate)(self.expr(value))
-        subquery: Expr = sa.select(aggregate).where(*where).correlate_except(rows).scalar_subquery()
+        subquery: Expr = (
+            sa.select(aggregate)
+            .select_from(rows)
+            .where(*where)
+            .correlate_except(rows)
+            .scalar_subquery()
+        )
         if self.sqlite and value.type.numeric:
             subquery = sa.type_coerce(subquery, sa.BigInteger())
         if rollup.aggregate == "sum":
@@ -263,7 +351,7 @@ class _SqlCompiler(SqlBuilder):
         selected = rows.c[target.return_field]
         query = (
             sa.select(selected)
-            .where(match, *self._not_deleted(rows))
+            .where(match, *self.not_deleted(rows))
             .order_by(rows.c.id)
             .limit(1)
             .correlate_except(rows)

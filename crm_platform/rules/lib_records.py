@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
 
 from crm_platform.rules import runtime as rt
 from crm_platform.rules import types as t
@@ -15,6 +17,9 @@ from crm_platform.rules.ast import FieldRef, Node
 from crm_platform.rules.context import EvalContext, Relation
 from crm_platform.rules.function_spec import CallCheck, CallInfo, Closure, FunctionSpec
 from crm_platform.rules.types import RuleType
+
+if TYPE_CHECKING:
+    from crm_platform.rules.sql_values import SqlBuilder, SqlValue
 
 
 def reader(rule_type: RuleType) -> Callable[[Any], Any]:
@@ -35,6 +40,15 @@ class Rollup:
     value: FieldRef | None
     condition: Node | None
     value_type: RuleType
+
+
+@dataclass(frozen=True, eq=False)
+class AggregateQuery:
+    """A roll-up over records of another entity (relation kind "all"), for the engine to run in
+    SQL with `compile_sql.aggregate_select`; `checked` is the whole expression it is part of."""
+
+    checked: Any  # checker.Checked (not imported: the checker imports this module)
+    rollup: Rollup
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,42 @@ def _python_lookup(args: list[Closure], info: CallInfo) -> Closure:
     return run
 
 
+# ---- org units ----
+
+
+def _check_within_unit(c: CallCheck) -> RuleType:
+    for index, arg_type in enumerate(c.info.types):
+        if not (arg_type.vague or (arg_type.kind == "reference" and arg_type.entity == t.UNIT_ENTITY)):
+            return c.fail(index, f"within_unit() takes org units (e.g. unit_id, $user.unit), not {arg_type}")
+    return t.BOOLEAN
+
+
+def _unit_path(c: EvalContext, unit: Any) -> str | None:
+    row = c.fetch(t.UNIT_ENTITY, unit) if unit is not None else None
+    return None if row is None else row.get("path")
+
+
+def _python_within_unit(args: list[Closure], info: CallInfo) -> Closure:
+    unit, top = args
+
+    def run(c: EvalContext) -> bool:
+        inner, outer = _unit_path(c, unit(c)), _unit_path(c, top(c))
+        return inner is not None and outer is not None and inner.startswith(outer)
+
+    return run
+
+
+def _sql_within_unit(s: SqlBuilder, args: list[SqlValue], info: CallInfo) -> SqlValue:
+    table_for = s.table_for  # type: ignore[attr-defined]  # the filter compiler has it
+    inner, outer = table_for(t.UNIT_ENTITY).alias(), table_for(t.UNIT_ENTITY).alias()
+    query = sa.select(inner.c.id).where(
+        inner.c.id == s.expr(args[0], inner.c.id),
+        outer.c.id == s.expr(args[1], outer.c.id),
+        inner.c.path.like(outer.c.path.concat("%")),
+    )
+    return s.boolean(query.exists())
+
+
 # ---- roll-ups ----
 
 
@@ -147,6 +197,18 @@ def _resolved_by_checker(c: CallCheck) -> RuleType:
 
 
 SPECS = [
+    FunctionSpec(
+        "within_unit",
+        "org",
+        "within_unit(unit, top) -> boolean",
+        "true when org unit `unit` is `top` or one of the units below it "
+        "(e.g. within_unit(unit_id, $user.unit))",
+        _check_within_unit,
+        _python_within_unit,
+        _sql_within_unit,
+        min_args=2,
+        max_args=2,
+    ),
     FunctionSpec(
         "is_new",
         "change",

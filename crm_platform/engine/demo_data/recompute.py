@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from crm_platform.engine.demo_data.row_rules import EntityRules
 from crm_platform.engine.demo_data.rows import Scope
+from crm_platform.engine.records.aggregates import run_aggregate
 from crm_platform.metadata.model import Entity
 from crm_platform.rules import EvalContext, Relation, RuleError, UserInfo
 
@@ -35,7 +36,7 @@ def rolled_up(site: Site) -> list[str]:
     for name, entity in site.registry.entities.items():
         rules = EntityRules(site, entity)
         if rules.rolls_up_others:
-            reads[name] = {r.entity for _, e in rules.formulas for r in e.checked.dependencies.relations if r.kind == "reverse"}
+            reads[name] = {r.entity for _, e in rules.formulas for r in e.checked.dependencies.relations if r.kind in ("reverse", "all")}
     ordered: list[str] = []
 
     def visit(name: str, seen: frozenset[str]) -> None:
@@ -65,6 +66,11 @@ class Recompute:
         low, high = generated.get(entity.name, (0, 0))
         for _, expression in EntityRules(self.site, entity).formulas:
             for relation in expression.checked.dependencies.relations:
+                if relation.kind == "all" and relation.entity in generated:
+                    # tied by a condition, not a reference: every existing row may count new rows
+                    table = self.tables[entity.name]
+                    outside = sa.or_(table.c.id < low, table.c.id >= high)
+                    found.update(conn.execute(sa.select(table.c.id).where(outside, table.c.deleted_at.is_(None))).scalars())
                 if relation.kind != "reverse":
                     continue
                 table = self.tables[relation.entity]
@@ -105,11 +111,14 @@ class Recompute:
         def children(relation: Relation, owner: Any) -> list[dict[str, Any]]:
             return groups.get((relation.kind, relation.entity, relation.field), {}).get(owner.get("id"), [])
 
+        def aggregate(query: Any, context: EvalContext) -> Any:
+            return run_aggregate(self.site, conn, query, context)
+
         updates = []
         for row in rows:
             before = {n: row.get(n) for n in names}
             context = EvalContext(row, None, self.users.get(row.get("owner_id") or 0, UserInfo()), clock=scope._clock, today=scope._today,
-                                  fetch=scope.fetch, lookup=scope.lookup, children=children)
+                                  fetch=scope.fetch, lookup=scope.lookup, children=children, aggregate=aggregate)
             for name, expression in rules.formulas:
                 try:
                     row[name] = rules.store(entity, name, expression.evaluate(context))
@@ -128,6 +137,8 @@ class Recompute:
             grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
             target = self.tables[relation.entity]
             live = target.c.deleted_at.is_(None)
+            if relation.kind == "all":
+                continue  # totalled in SQL per row (aggregate), nothing to preload
             if relation.kind in ("reverse", "child"):
                 column = target.c[relation.field] if relation.kind == "reverse" else target.c.parent_id
                 for row in conn.execute(sa.select(target).where(column.in_(chunk), live)).mappings():

@@ -66,8 +66,9 @@ _CONVERTERS = Converters()
 
 
 def reads_reverse(expression: CompiledExpression) -> bool:
-    """True when the expression adds up rows of another entity that point at the record."""
-    return any(r.kind == "reverse" for r in expression.checked.dependencies.relations)
+    """True when the expression adds up rows of another entity: rows that point at the record,
+    or rows its `where` ties to the record through $record."""
+    return any(r.kind in ("reverse", "all") for r in expression.checked.dependencies.relations)
 
 
 class EntityRules:

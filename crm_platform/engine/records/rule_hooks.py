@@ -13,10 +13,12 @@ import sqlalchemy as sa
 
 from crm_platform.engine import clock
 from crm_platform.engine.records.actor import Actor
+from crm_platform.engine.records.aggregates import affected_owners, run_aggregate
 from crm_platform.engine.records.errors import FieldError
 from crm_platform.metadata.model import Entity
 from crm_platform.metadata.values import is_blank, parse_value
 from crm_platform.rules import EvalContext, Relation, RuleError, UserInfo, percent_to_stored
+from crm_platform.rules.types import UNIT_ENTITY
 
 if TYPE_CHECKING:
     from crm_platform.engine.site import Site
@@ -51,6 +53,10 @@ class RuleHooks:
         tables = self.site.schema.tables
 
         def fetch(entity: str, record_id: Any) -> dict[str, Any] | None:
+            if record_id is not None and entity == UNIT_ENTITY:
+                units = self.site.schema.system["crm_org_unit"]
+                unit = conn.execute(sa.select(units.c.id, units.c.name, units.c.path).where(units.c.id == record_id)).mappings().first()
+                return dict(unit) if unit else None
             if record_id is None or entity not in tables:
                 return None
             row = conn.execute(sa.select(tables[entity]).where(tables[entity].c.id == record_id, tables[entity].c.deleted_at.is_(None))).mappings().first()
@@ -81,7 +87,11 @@ class RuleHooks:
                 query = sa.select(table).where(table.c.id.in_(sa.select(junction.c.target_id).where(junction.c.source_id == owner_id)))
             return [dict(r) for r in conn.execute(query.where(table.c.deleted_at.is_(None))).mappings()]
 
-        return EvalContext(record, prior, self.user_info(actor), clock=clock.now, fetch=fetch, lookup=lookup, children=children)
+        def aggregate(query: Any, context: EvalContext) -> Any:
+            return run_aggregate(self.site, conn, query, context)
+
+        return EvalContext(record, prior, self.user_info(actor), clock=clock.now, fetch=fetch, lookup=lookup, children=children,
+                           aggregate=aggregate)
 
     # -- lifecycle --------------------------------------------------------------------------
     def apply_defaults(self, conn: sa.Connection, actor: Actor, entity: Entity, values: dict[str, Any]) -> list[FieldError]:
@@ -141,8 +151,16 @@ class RuleHooks:
         from crm_platform.engine.column_types import utcnow
         from crm_platform.engine.records.history import write_history
 
+        targets: dict[str, set[Any]] = {}
         for owner, ref in self.dependents(entity.name):
-            ids = {row.get(ref) for row in (before, after) if row is not None} - {None}
+            targets.setdefault(owner.name, set()).update({row.get(ref) for row in (before, after) if row is not None} - {None})
+        states = [row for row in (before, after) if row is not None and row.get("deleted_at") is None]
+        if states:
+            context = self.context(conn, actor, entity, states[-1], None)
+            for name, ids in affected_owners(self.site, conn, context, entity.name, states).items():
+                targets.setdefault(name, set()).update(ids)
+        for owner_name, ids in sorted(targets.items()):
+            owner = self.site.registry.entity(owner_name)
             table = self.site.schema.tables[owner.name]
             for owner_id in sorted(ids):
                 row = conn.execute(sa.select(table).where(table.c.id == owner_id)).mappings().first()

@@ -17,6 +17,7 @@ from crm_platform.engine import clock
 from crm_platform.engine.column_types import utcnow
 from crm_platform.engine.duplicates import duplicate_check
 from crm_platform.engine.records.actor import Actor
+from crm_platform.engine.records.aggregates import table_for as aggregate_tables
 from crm_platform.engine.records.autonumber import next_number
 from crm_platform.engine.records.errors import (
     BadRequest,
@@ -140,7 +141,12 @@ class RecordService:
             details = [FieldError("filter", e.render(), "bad_filter", {"line": e.line, "column": e.column}) for e in errors]
             raise BadRequest("the filter is not valid: " + errors[0].message, details)
         context = SqlContext(self.hooks.user_info(actor), clock.now())
-        return compile_filter(checked, table, lambda name: self.site.schema.tables[name], context, self.site.engine.dialect.name)
+        access = self.site.access
+
+        def visible(name: str, rows: Any) -> Any:  # a total over other records counts what the user may read
+            return access.row_filter(actor, self.site.registry.entity(name), rows, "read")
+
+        return compile_filter(checked, table, aggregate_tables(self.site), context, self.site.engine.dialect.name, visible)
 
     def history(self, actor: Actor, entity_name: str, record_id: int) -> list[dict[str, Any]]:
         entity = self.entity(entity_name)
@@ -201,7 +207,8 @@ class RecordService:
         sent = dict(values)
         errors += hooks.apply_defaults(conn, actor, entity, values)
         child_rows = self._child_rows_with_formulas(conn, actor, entity, payload, {}, errors)
-        computed, formula_errors = hooks.compute_formulas(conn, actor, entity, values, None, child_rows)
+        owned = {"owner_id": actor.user_id, "unit_id": actor.unit_id} if entity.owned else {}
+        computed, formula_errors = hooks.compute_formulas(conn, actor, entity, {**values, **owned}, None, child_rows)
         values.update(computed)
         errors += formula_errors + self._computed_writes(entity, sent, computed)
         errors += self._check_required(entity, values, payload, creating=True)
@@ -230,7 +237,7 @@ class RecordService:
         for name, ids in payload.links.items():
             changes[name] = (None, relations.replace_links(entity, name, record_id, ids))
         write_history(conn, self._system("crm_history"), entity.name, record_id, 1, "create", changes, actor.user_id, now)
-        self.hooks.propagate(conn, actor, entity, None, values)
+        self.hooks.propagate(conn, actor, entity, None, {**system, **values, "id": record_id})
         return record_id
 
     @property
