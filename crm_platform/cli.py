@@ -30,6 +30,8 @@ app.add_typer(role_app, name="role")
 app.add_typer(rules_app, name="rules")
 score_app = typer.Typer(help="Scores and classes by rank (customer value, ABC).", no_args_is_help=True)
 app.add_typer(score_app, name="score")
+formulas_app = typer.Typer(help="Stored formula values.", no_args_is_help=True)
+app.add_typer(formulas_app, name="formulas")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -107,6 +109,24 @@ def score_run(name: str = typer.Argument(None, help="A scoring of the packs (def
             return
         classes = ", ".join(f"{k}: {v}" for k, v in result.classes.items())
         out.print(f"{each}: {result.scored} scored, {result.skipped} without a score" + (f"; classes {classes}" if classes else ""))
+
+
+@formulas_app.command("recompute")
+def formulas_recompute(entities: list[str] = typer.Argument(None, help="Entities (default: every entity with formulas)")) -> None:
+    """Recompute stored formulas of existing records (after a pack adds or changes a formula)."""
+    from crm_platform.engine.formula_recompute import entities_with_formulas, recompute
+
+    site = _site()
+    known = entities_with_formulas(site)
+    for name in entities or known:
+        if name not in known:
+            _fail(f"{name}: not an entity with stored formulas (those are: {', '.join(known) or 'none'})")
+        result = recompute(site, name)
+        line = f"{name}: {result.records} record(s), {result.changed} changed"
+        if result.failed:
+            first_id, problem = next(iter(result.failed.items()))
+            line += f", {len(result.failed)} could not be computed (first: #{first_id}: {problem})"
+        out.print(line, markup=False)
 
 
 @pack_app.command("list")

@@ -151,3 +151,33 @@ def test_a_pack_whose_cross_entity_rollup_has_no_where_never_serves(tmp_path: Pa
     problem = caught.value.problems[0]
     assert Path(problem.file).name == "target.yaml" and problem.line == 20  # the expression's line
     assert "deal does not refer to target" in problem.message
+
+
+def test_formulas_recompute_fills_a_formula_added_to_existing_records(make_site, tmp_path: Path, database_url: str,  # type: ignore[no-untyped-def]
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from crm_platform.cli import app
+
+    plain = TARGET[:TARGET.index("  - name: actual")]
+    write_pack(tmp_path / "v1", "targets", {"entities/deal.yaml": DEAL, "entities/target.yaml": plain})
+    before = make_site(["targets"], search=[tmp_path / "v1"])
+    deal(before, "north", "40.00", "2026-01-05")
+    old = target(before, "north")
+    assert "actual" not in old
+    write_pack(tmp_path / "v2", "targets", {"entities/deal.yaml": DEAL, "entities/target.yaml": TARGET})
+    after = make_site(["targets"], search=[tmp_path / "v2"])
+    assert fresh(after, old)["actual"] is None  # a new formula column starts empty
+    monkeypatch.setenv("CRM_DATABASE_URL", database_url)
+    monkeypatch.setenv("CRM_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CRM_PACKS", "targets")
+    monkeypatch.setenv("CRM_PACKS_PATH", str(tmp_path / "v2"))
+    result = CliRunner().invoke(app, ["formulas", "recompute", "target"])
+    assert result.exit_code == 0, result.output
+    assert "target: 1 record(s), 1 changed" in result.output
+    refreshed = fresh(after, old)
+    assert Decimal(refreshed["actual"]) == Decimal("40.00") and refreshed["version"] == old["version"] + 1
+    again = CliRunner().invoke(app, ["formulas", "recompute"])
+    assert "target: 1 record(s), 0 changed" in again.output
+    wrong = CliRunner().invoke(app, ["formulas", "recompute", "nope"])
+    assert wrong.exit_code == 1 and "nope: not an entity with stored formulas" in wrong.output
