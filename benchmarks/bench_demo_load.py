@@ -11,28 +11,28 @@ of ready tuples (SQLite only). Both databases have the packs' indexes and search
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a script: the repo root
 
-from crm_platform.config import Settings
-from crm_platform.engine.demo_data import generate, writer
-from crm_platform.engine.permissions.org_loader import load_org_chart
-from crm_platform.engine.records.actor import Actor
-from crm_platform.engine.seeding import load_records
-from crm_platform.engine.site import Site
-from crm_platform.metadata.loader import load_registry
+import sqlalchemy as sa  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.measure import STANDARD, open_site  # noqa: E402
+from crm_platform.engine.demo_data import generate, writer  # noqa: E402
+from crm_platform.engine.permissions.org_loader import load_org_chart  # noqa: E402
+from crm_platform.engine.records.actor import Actor  # noqa: E402
+from crm_platform.engine.seeding import load_records  # noqa: E402
+from crm_platform.engine.site import Site  # noqa: E402
+
 Batch = list[tuple[sa.Table, list[dict[str, Any]]]]
 
 
 def fresh_site(url: str, var: Path) -> Site:
-    site = Site.open(Settings(url, ("crm_standard",), var, "bench"), load_registry(["crm_standard"], [REPO / "packs"]))
-    site.sync(applied_by="bench")
+    site = open_site(url, STANDARD, var)
     load_records(site, ("seed",), Actor.system())
     load_org_chart(site)
     return site

@@ -19,22 +19,22 @@ import argparse
 import random
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a script: the repo root
 
-from crm_platform.config import Settings
-from crm_platform.engine.column_types import utcnow
-from crm_platform.engine.records.actor import Actor
-from crm_platform.engine.records.list_query import parse_list_params, search_clause
-from crm_platform.engine.site import Site
-from crm_platform.metadata.loader import load_registry
+import sqlalchemy as sa  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.measure import Measurement, open_site, p95, timed  # noqa: E402
+from crm_platform.engine.column_types import utcnow  # noqa: E402
+from crm_platform.engine.records.actor import Actor  # noqa: E402
+from crm_platform.engine.records.list_query import parse_list_params, search_clause  # noqa: E402
+from crm_platform.engine.site import Site  # noqa: E402
 
 CITIES = [("佛山", "Foshan"), ("广州", "Guangzhou"), ("深圳", "Shenzhen"), ("东莞", "Dongguan"), ("中山", "Zhongshan"),
           ("珠海", "Zhuhai"), ("江门", "Jiangmen"), ("肇庆", "Zhaoqing"), ("上海", "Shanghai"), ("北京", "Beijing"),
@@ -93,6 +93,13 @@ def companies(rows: int, seed: int = 7) -> Iterator[dict[str, Any]]:
                "employees": rng.randrange(5000), "created_at": now, "updated_at": now, "version": 1}
 
 
+def analyze(site: Site) -> None:
+    """Fresh planner statistics after a bulk load (PostgreSQL)."""
+    if site.engine.dialect.name == "postgresql":
+        with site.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE ent_company")
+
+
 def load(site: Site, rows: int, batch: int = 20000) -> float:
     table = site.schema.tables["company"]
     start = time.perf_counter()
@@ -109,25 +116,42 @@ def load(site: Site, rows: int, batch: int = 20000) -> float:
     return time.perf_counter() - start
 
 
-def timed(fn: Callable[[], object], repeat: int, warmup: int = 2) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
+def bare_page(site: Site, where: sa.ColumnElement[bool], *order: sa.ColumnElement[Any]) -> Callable[[], None]:
+    """The bare SQL behind a list page: the total count and a page of 50."""
+    table = site.schema.tables["company"]
+
+    def run() -> None:
+        with site.engine.connect() as conn:
+            conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one()
+            conn.execute(sa.select(table).where(where).order_by(*order).limit(50)).all()
+    return run
 
 
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[-1] if len(samples) > 1 else samples[0]
+def service_page(site: Site, params: list[tuple[str, str]]) -> Callable[[], object]:
+    query = parse_list_params(site.registry.entity("company"), [*params, ("page_size", "50")])
+    actor = Actor.system()
+    return lambda: site.records.list(actor, "company", query)
 
 
-def summary(name: str, samples: list[float], baseline: list[float], extra: str = "") -> str:
-    median, base = statistics.median(samples), statistics.median(baseline)
-    return (f"{name:44} median {median:8.2f} ms  p95 {p95(samples):8.2f} ms   "
-            f"bare SQL median {base:8.2f} ms  p95 {p95(baseline):8.2f} ms   ratio {median / base:5.2f}x{extra}")
+def list_page(site: Site, repeat: int) -> Measurement:
+    """kind=dealer sorted by -revenue, 50 rows with the total, against the bare count + page."""
+    table = site.schema.tables["company"]
+    params = [("kind", "dealer"), ("sort", "-revenue")]
+    total = site.records.list(Actor.system(), "company", parse_list_params(site.registry.entity("company"), params)).total
+    return Measurement("list page kind=dealer sort=-revenue", timed(service_page(site, params), repeat, warmup=2),
+                       timed(bare_page(site, (table.c.kind == "dealer") & table.c.deleted_at.is_(None),
+                                       table.c.revenue.desc(), table.c.id.desc()), repeat, warmup=2),
+                       "bare SQL", f"{total} rows in total")
+
+
+def search(site: Site, repeat: int, label: str, text: str) -> Measurement:
+    """q=<text> sorted by name, 50 rows with the total, against the bare full-text count + page."""
+    entity, table = site.registry.entity("company"), site.schema.tables["company"]
+    total = site.records.list(Actor.system(), "company", parse_list_params(entity, [("q", text)])).total
+    where = table.c.deleted_at.is_(None) & search_clause(entity, table, text)
+    return Measurement(f"search {label}", timed(service_page(site, [("q", text), ("sort", "name")]), repeat, warmup=2),
+                       timed(bare_page(site, where, table.c.name, table.c.id), repeat, warmup=2), "bare SQL",
+                       f"{total} found")
 
 
 def main() -> None:
@@ -138,48 +162,22 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_list_"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    registry = load_registry(["testkit"], [REPO / "tests" / "fixtures" / "packs"])
-    site = Site.open(Settings(url, ("testkit",), tmp, "bench"), registry)
-    site.sync(applied_by="bench")
+    site = open_site(url, var_dir=tmp)
     seconds = load(site, args.rows)
     print(f"database: {site.engine.dialect.name}, {args.rows} companies loaded in {seconds:.1f} s "
           f"({args.rows / seconds:,.0f} rows/s, the search index updated by every insert)")
-    if site.engine.dialect.name == "postgresql":
-        with site.engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE ent_company")
-    actor = Actor.system()
-    entity = registry.entity("company")
+    analyze(site)
     table = site.schema.tables["company"]
     alive = table.c.deleted_at.is_(None)
-
-    def bare(where: sa.ColumnElement[bool], *order: sa.ColumnElement[Any]) -> Callable[[], None]:
-        def run() -> None:
-            with site.engine.connect() as conn:
-                conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one()
-                conn.execute(sa.select(table).where(where).order_by(*order).limit(50)).all()
-        return run
-
-    def service(params: list[tuple[str, str]]) -> Callable[[], None]:
-        query = parse_list_params(entity, [*params, ("page_size", "50")])
-        return lambda: site.records.list(actor, "company", query)
-
-    results = []
-    page = site.records.list(actor, "company", parse_list_params(entity, [("kind", "dealer"), ("sort", "-revenue")]))
-    listed = timed(service([("kind", "dealer"), ("sort", "-revenue")]), args.repeat)
-    listed_bare = timed(bare((table.c.kind == "dealer") & alive, table.c.revenue.desc(), table.c.id.desc()), args.repeat)
-    results.append(summary("list page kind=dealer sort=-revenue", listed, listed_bare, f"   ({page.total} rows in total)"))
-    for label, text in SEARCHES:
-        total = site.records.list(actor, "company", parse_list_params(entity, [("q", text)])).total
-        found = timed(service([("q", text), ("sort", "name")]), args.repeat)
-        found_bare = timed(bare(alive & search_clause(entity, table, text), table.c.name, table.c.id), args.repeat)
-        results.append(summary(f"search {label}", found, found_bare, f"   ({total} found)"))
-    print("\n".join(results))
+    listed = list_page(site, args.repeat)
+    results = [listed] + [search(site, args.repeat, label, text) for label, text in SEARCHES]
+    print("\n".join(r.line() for r in results))
     print("\nThe LIKE scan search used to be (3 runs, bare SQL):")
     for label, text in SEARCHES[:2]:
         like = sa.and_(*(sa.or_(table.c.name.ilike(f"%{w}%"), table.c.email.ilike(f"%{w}%")) for w in text.split()))
-        scan = timed(bare(alive & like, table.c.name, table.c.id), 3, warmup=1)
+        scan = timed(bare_page(site, alive & like, table.c.name, table.c.id), 3, warmup=1)
         print(f"  {label:42} median {statistics.median(scan):8.2f} ms")
-    what_if_list(site, args.repeat, listed)
+    what_if_list(site, args.repeat, listed.samples)
     site.dispose()
     shutil.rmtree(tmp, ignore_errors=True)  # the SQLite file (unless --database-url) and the site's var folder
 

@@ -1,76 +1,83 @@
-"""Record service overhead: create and list through the service against bare SQLAlchemy Core."""
+"""Record service overhead: create (through the service and through the REST API) and a list
+page, against bare SQLAlchemy Core on the same table.
+
+Run: .venv/bin/python benchmarks/bench_records.py [--rows 20000] [--database-url URL]
+"""
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import tempfile
-import time
-from collections.abc import Callable
+import itertools
+import sys
 from pathlib import Path
 
-import sqlalchemy as sa
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a script: the repo root
 
-from crm_platform.config import Settings
-from crm_platform.engine.column_types import utcnow
-from crm_platform.engine.records.actor import Actor
-from crm_platform.engine.records.list_query import parse_list_params
-from crm_platform.engine.site import Site
-from crm_platform.metadata.loader import load_registry
+import sqlalchemy as sa  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.measure import Measurement, open_site, timed  # noqa: E402
+from crm_platform.engine.column_types import utcnow  # noqa: E402
+from crm_platform.engine.records.actor import Actor  # noqa: E402
+from crm_platform.engine.records.list_query import parse_list_params  # noqa: E402
+from crm_platform.engine.site import Site  # noqa: E402
 
-
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
+KINDS = ["customer", "dealer", "public_body"]
+_names = itertools.count()
 
 
-def summary(name: str, samples: list[float], baseline: list[float]) -> str:
-    median, base = statistics.median(samples), statistics.median(baseline)
-    p95 = statistics.quantiles(samples, n=20)[-1]
-    return f"{name:38} median {median:8.3f} ms   p95 {p95:8.3f} ms   baseline median {base:8.3f} ms   ratio {median / base:5.2f}x"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=20000)
-    parser.add_argument("--database-url")
-    args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp())
-    url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    registry = load_registry(["testkit"], [REPO / "tests" / "fixtures" / "packs"])
-    site = Site.open(Settings(url, ("testkit",), tmp, "bench"), registry)
-    site.sync(applied_by="bench")
-    actor = Actor.system()
+def fill(site: Site, rows: int) -> None:
+    """`rows` plain companies, bulk-inserted."""
     table = site.schema.tables["company"]
-    kinds = ["customer", "dealer", "public_body"]
+    now = utcnow()
+    with site.engine.begin() as conn:
+        conn.execute(table.insert(), [{"name": f"Company {i:07d}", "kind": KINDS[i % 3], "revenue": i * 10,
+                                       "employees": i % 500, "created_at": now, "updated_at": now, "version": 1}
+                                      for i in range(rows)])
+
+
+def bare_insert(site: Site) -> None:
+    """The baseline of a create: one Core INSERT of the same company in its own transaction."""
+    table = site.schema.tables["company"]
     with site.engine.begin() as conn:
         now = utcnow()
-        conn.execute(table.insert(), [
-            {"name": f"Company {i:07d}", "kind": kinds[i % 3], "revenue": i * 10, "employees": i % 500,
-             "created_at": now, "updated_at": now, "version": 1}
-            for i in range(args.rows)
-        ])
-    counter = iter(range(10**9))
+        conn.execute(table.insert().values(name=f"Bare {next(_names)}", kind="dealer", revenue=1000, created_at=now,
+                                           updated_at=now, version=1))
 
-    def service_create() -> None:
-        site.records.create(actor, "company", {"name": f"Bench {next(counter)}", "kind": "dealer", "revenue": "1000.50"})
 
-    def bare_insert() -> None:
-        with site.engine.begin() as conn:
-            now = utcnow()
-            conn.execute(table.insert().values(name=f"Bare {next(counter)}", kind="dealer", revenue=1000, created_at=now, updated_at=now, version=1))
+def service_create(site: Site, repeat: int) -> Measurement:
+    actor = Actor.system()
+    samples = timed(lambda: site.records.create(actor, "company", {"name": f"Bench {next(_names)}", "kind": "dealer",
+                                                                   "revenue": "1000.50"}), repeat)
+    return Measurement("create (record service)", samples, timed(lambda: bare_insert(site), repeat), "bare insert")
 
-    entity = registry.entity("company")
-    query = parse_list_params(entity, [("kind", "dealer"), ("sort", "-revenue"), ("page_size", "50")])
 
-    def service_list() -> None:
-        site.records.list(actor, "company", query)
+def api_create(site: Site, repeat: int) -> Measurement:
+    """POST /api/v1/records/company with a bearer token, in-process (Starlette's TestClient: the
+    whole app, no network), against the bare insert."""
+    from starlette.testclient import TestClient
+
+    from crm_platform.ui.app import create_app
+
+    user_id = site.users.create_user(f"bench{next(_names)}", "bench-password-1", "Bench", is_admin=True)
+    token, _ = site.users.create_token(user_id, "bench")
+    with TestClient(create_app(site), base_url="http://testserver") as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+
+        def post() -> None:
+            response = client.post("/api/v1/records/company", json={"name": f"Api {next(_names)}", "kind": "dealer",
+                                                                    "revenue": "1000.50"})
+            if response.status_code != 201:
+                raise RuntimeError(f"POST /api/v1/records/company answered {response.status_code}: {response.text[:300]}")
+
+        samples = timed(post, repeat)
+    return Measurement("create via API (POST, in-process)", samples, timed(lambda: bare_insert(site), repeat),
+                       "bare insert")
+
+
+def service_list(site: Site, repeat: int) -> Measurement:
+    table = site.schema.tables["company"]
+    query = parse_list_params(site.registry.entity("company"), [("kind", "dealer"), ("sort", "-revenue"), ("page_size", "50")])
+    actor = Actor.system()
 
     def bare_list() -> None:
         where = (table.c.kind == "dealer") & table.c.deleted_at.is_(None)
@@ -78,11 +85,23 @@ def main() -> None:
             conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one()
             conn.execute(sa.select(table).where(where).order_by(table.c.revenue.desc(), table.c.id.desc()).limit(50)).all()
 
+    return Measurement("list page (record service)", timed(lambda: site.records.list(actor, "company", query), repeat),
+                       timed(bare_list, repeat), "bare select")
+
+
+def main() -> None:
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp())
+    site = open_site(args.database_url or f"sqlite:///{folder / 'bench.sqlite3'}", var_dir=folder / "var")
+    fill(site, args.rows)
     print(f"database: {site.engine.dialect.name}, {args.rows} rows")
-    create, create_base = timed(service_create, 200), timed(bare_insert, 200)
-    listed, listed_base = timed(service_list, 100), timed(bare_list, 100)
-    print(summary("create (service vs bare insert)", create, create_base))
-    print(summary("list page (service vs bare select)", listed, listed_base))
+    for result in (service_create(site, 200), api_create(site, 200), service_list(site, 100)):
+        print(result.line())
     site.dispose()
 
 

@@ -20,31 +20,29 @@ import argparse
 import datetime as dt
 import random
 import shutil
-import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a script: the repo root
 
-from crm_platform.config import Settings
-from crm_platform.engine.column_types import utcnow
-from crm_platform.engine.records.actor import Actor
-from crm_platform.engine.reports import Measure, Reports, ReportSpec
-from crm_platform.engine.site import Site
-from crm_platform.metadata.loader import load_registry
+import sqlalchemy as sa  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.measure import STANDARD, Measurement, open_site, timed  # noqa: E402
+from crm_platform.engine.column_types import utcnow  # noqa: E402
+from crm_platform.engine.records.actor import Actor  # noqa: E402
+from crm_platform.engine.reports import Measure, Reports, ReportSpec  # noqa: E402
+from crm_platform.engine.site import Site  # noqa: E402
+
 STAGES = [("prospecting", 0.10, 30), ("qualification", 0.20, 22), ("needs_analysis", 0.40, 15), ("proposal", 0.60, 12),
           ("negotiation", 0.80, 8), ("won", 1.0, 8), ("lost", 0.0, 5)]
 
 
-def build(url: str, rows: int) -> tuple[Site, Actor]:
-    registry = load_registry(["crm_standard"], [REPO / "packs"])
-    site = Site.open(Settings(database_url=url, packs=("crm_standard",), var_dir=Path(tempfile.mkdtemp()), secret_key="bench"), registry)
-    site.sync(applied_by="bench")
+def build(url: str, rows: int, *, quiet: bool = False, var_dir: Path | None = None) -> tuple[Site, Actor]:
+    """A crm_standard site on `url` with `rows` opportunities; returns it and the one-unit manager."""
+    site = open_site(url, STANDARD, var_dir)
     units = [site.permissions.create_unit(f"Region {i}", "department") for i in range(3)]
     owners = []
     for i in range(8):
@@ -79,20 +77,47 @@ def build(url: str, rows: int) -> tuple[Site, Actor]:
     if batch:
         with site.engine.begin() as conn:
             conn.execute(table.insert(), batch)
-    print(f"inserted {rows:,} opportunities in {time.perf_counter() - start:.0f} s")
+    if site.engine.dialect.name == "postgresql":
+        with site.engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
+    if not quiet:
+        print(f"inserted {rows:,} opportunities in {time.perf_counter() - start:.0f} s")
     manager_actor = site.users.actor(manager)
     assert manager_actor is not None
     return site, manager_actor
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
+ReportCase = tuple[str, ReportSpec, sa.Select[Any]]
+
+
+def report_cases(site: Site) -> list[ReportCase]:
+    """(name, the report, the bare GROUP BY behind it): funnel, pipeline, by owner, forecast."""
+    table = site.schema.tables["opportunity"]
+    alive, open_ = table.c.deleted_at.is_(None), table.c.stage.not_in(["won", "lost"])
+    month = (sa.func.strftime("%Y-%m", table.c.expected_close) if site.engine.dialect.name == "sqlite"
+             else sa.func.to_char(table.c.expected_close, "YYYY-MM"))
+    still_open = ('stage not in ["won", "lost"]',)
+    return [
+        ("funnel", ReportSpec("opportunity", ("stage",), (Measure("count"),)),
+         sa.select(table.c.stage, sa.func.count()).where(alive).group_by(table.c.stage)),
+        ("pipeline", ReportSpec("opportunity", ("stage",), (Measure("sum", "amount"),), expressions=still_open),
+         sa.select(table.c.stage, sa.func.sum(table.c.amount)).where(alive, open_).group_by(table.c.stage)),
+        ("by owner", ReportSpec("opportunity", ("owner_id",), (Measure("sum", "amount"),), expressions=still_open),
+         sa.select(table.c.owner_id, sa.func.sum(table.c.amount)).where(alive, open_).group_by(table.c.owner_id)),
+        ("forecast", ReportSpec("opportunity", ("expected_close:month",), (Measure("sum", "weighted_amount"),),
+                                expressions=still_open),
+         sa.select(month, sa.func.sum(table.c.weighted_amount)).where(alive, open_).group_by(month)),
+    ]
+
+
+def report(site: Site, actor: Actor, case: ReportCase, repeat: int, viewer: str = "admin") -> Measurement:
+    """One report through `Reports(site).run` (spec check, scope, SQL, labels) against its bare GROUP BY."""
+    name, spec, bare = case
+    reports = Reports(site)
+    with site.engine.connect() as conn:
+        baseline = timed(lambda: conn.execute(bare).all(), repeat)
+    return Measurement(f"report {name} ({viewer})", timed(lambda: reports.run(actor, spec), repeat), baseline,
+                       "bare GROUP BY")
 
 
 def main() -> None:
@@ -104,31 +129,11 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp())
     url = args.database_url or f"sqlite:///{folder / 'bench.sqlite3'}"
     try:
-        site, manager = build(url, args.rows)
-        table = site.schema.tables["opportunity"]
-        open_ = table.c.stage.not_in(["won", "lost"])
-        month = sa.func.strftime("%Y-%m", table.c.expected_close) if site.engine.dialect.name == "sqlite" else sa.func.to_char(table.c.expected_close, "YYYY-MM")
-        cases = [
-            ("funnel", ReportSpec("opportunity", ("stage",), (Measure("count"),)),
-             sa.select(table.c.stage, sa.func.count()).where(table.c.deleted_at.is_(None)).group_by(table.c.stage)),
-            ("pipeline", ReportSpec("opportunity", ("stage",), (Measure("sum", "amount"),), expressions=('stage not in ["won", "lost"]',)),
-             sa.select(table.c.stage, sa.func.sum(table.c.amount)).where(table.c.deleted_at.is_(None), open_).group_by(table.c.stage)),
-            ("by owner", ReportSpec("opportunity", ("owner_id",), (Measure("sum", "amount"),), expressions=('stage not in ["won", "lost"]',)),
-             sa.select(table.c.owner_id, sa.func.sum(table.c.amount)).where(table.c.deleted_at.is_(None), open_).group_by(table.c.owner_id)),
-            ("forecast", ReportSpec("opportunity", ("expected_close:month",), (Measure("sum", "weighted_amount"),), expressions=('stage not in ["won", "lost"]',)),
-             sa.select(month, sa.func.sum(table.c.weighted_amount)).where(table.c.deleted_at.is_(None), open_).group_by(month)),
-        ]
-        reports = Reports(site)
-        admin = Actor.system()
-        print(f"\n{'report':10} {'viewer':9} {'median ms':>10} {'p95 ms':>8} {'bare SQL ms':>12} {'ratio':>6}")
-        for name, spec, bare in cases:
-            with site.engine.connect() as conn:
-                baseline = timed(lambda: conn.execute(bare).all(), args.repeat)  # noqa: B023 - run within the loop
-            for viewer, actor in (("admin", admin), ("manager", manager)):
-                samples = timed(lambda: reports.run(actor, spec), args.repeat)  # noqa: B023
-                median, base = statistics.median(samples), statistics.median(baseline)
-                p95 = sorted(samples)[max(0, int(len(samples) * 0.95) - 1)]
-                print(f"{name:10} {viewer:9} {median:10.1f} {p95:8.1f} {base:12.1f} {median / base:6.2f}")
+        site, manager = build(url, args.rows, var_dir=folder / "var")
+        print()
+        for case in report_cases(site):
+            for viewer, actor in (("admin", Actor.system()), ("manager", manager)):
+                print(report(site, actor, case, args.repeat, viewer).line())
         site.dispose()
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -25,26 +25,23 @@ Every query also carries the user's read scope (`site.access.row_filter`) and le
 deleted records and fields hidden from the user: a user is never told about a record they may
 not read.
 
-When: `RecordService.create` calls `duplicate_check` (one hook): after the new record is
-inserted and validated, in the same transaction, the check runs on the stored values; a match
-raises PossibleDuplicate (409, code `possible_duplicate`, with the matches) and rolls the insert
-back. Which creates are checked:
-  - `"ignore_duplicates": true` in the payload: never; `"ignore_duplicates": false`: always
-    (an importer asks for the check this way);
-  - otherwise those inside `checking_duplicates()`: the API's POST /api/v1/records/<entity> and
-    the form's POST /app/<entity>/new (ui/api/search.py and ui/screens/merge_routes.py wrap those
-    two handlers), by a user, not inside `ignoring_duplicates()` (the form's "save anyway").
-    Direct calls of the service (the platform itself, workflow actions, seeds, tests) keep
-    creating without the check.
+When: `RecordService.create(..., check_duplicates=True)` calls `duplicate_check` (one hook):
+after the new record is inserted and validated, in the same transaction, the check runs on the
+stored values; a match raises PossibleDuplicate (409, code `possible_duplicate`, with the
+matches) and rolls the insert back. Which creates are checked:
+  - `"ignore_duplicates": true` in the payload: never; `"ignore_duplicates": false`: always;
+  - otherwise those asking with `check_duplicates=True`, by a user: the API's
+    POST /api/v1/records/<entity> and the form's POST /app/<entity>/new (not its "save anyway").
+    Other callers of the service (the platform itself, workflow actions, seeds) create without it.
+Imports check their rows themselves (engine/imports_duplicates.py, with this module's finder),
+before writing, and let the user choose what happens to a row that looks like another.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
@@ -74,30 +71,8 @@ DEFAULT_COMPANY_SUFFIXES = (
     "llc", "plc", "gmbh", "pte", "pty", "group", "holdings",
 )
 
-_ignoring: ContextVar[bool] = ContextVar("crm_ignore_duplicates", default=False)
-_checking: ContextVar[bool] = ContextVar("crm_check_duplicates", default=False)
 _NOT_WORD = re.compile(r"[\W_]+")
 _NOT_DIGIT = re.compile(r"[^0-9]+")
-
-
-@contextmanager
-def checking_duplicates() -> Iterator[None]:
-    """Creates inside this block are checked (the API's and the form's create requests)."""
-    token = _checking.set(True)
-    try:
-        yield
-    finally:
-        _checking.reset(token)
-
-
-@contextmanager
-def ignoring_duplicates() -> Iterator[None]:
-    """Creates inside this block are not checked (the form's "save anyway")."""
-    token = _ignoring.set(True)
-    try:
-        yield
-    finally:
-        _ignoring.reset(token)
 
 
 # -- normalizing and comparing ------------------------------------------------------------------
@@ -167,11 +142,11 @@ def phone_digits(text: Any) -> str:
     return _NOT_DIGIT.sub("", unicodedata.normalize("NFKC", str(text))) if text else ""
 
 
-def _email(text: Any) -> str:
+def email_key(text: Any) -> str:
     return str(text).strip().lower() if text else ""
 
 
-def _query_grams(words: list[str]) -> list[str]:
+def query_grams(words: list[str]) -> list[str]:
     """What a name is looked up by: the trigrams of its words (spread over the name when there
     are many), or its short words when it has no trigram."""
     grams: list[str] = []
@@ -326,7 +301,7 @@ class DuplicateFinder:
             return
         grams: list[str] = []
         for words, _ in mine:
-            grams += [g for g in _query_grams(words) if g not in grams]
+            grams += [g for g in query_grams(words) if g not in grams]
         skip = self._only(entity, table, fields)
         branches = [sa.select(table.c.id.label("id")).where(search_condition(entity, table, gram, skip)) for gram in grams[:MAX_GRAMS * 2]]
         hits_of = (sa.union_all(*branches) if len(branches) > 1 else branches[0]).subquery("name_grams")
@@ -376,7 +351,7 @@ class DuplicateFinder:
         spec = rule.email
         assert spec is not None
         fields = [f for f in spec.fields if f not in hidden and f in table.c]
-        addresses = list(dict.fromkeys(a for a in (_email(values.get(f)) for f in fields) if a and not any(c.isspace() for c in a)))
+        addresses = list(dict.fromkeys(a for a in (email_key(values.get(f)) for f in fields) if a and not any(c.isspace() for c in a)))
         if not addresses:
             return
         skip = self._only(entity, table, fields)
@@ -388,7 +363,7 @@ class DuplicateFinder:
             query = sa.select(*wanted).where(search_condition(entity, table, address, skip), equal, *base).limit(PHONE_CANDIDATES)
             for row in conn.execute(query).mappings():
                 for f in fields:
-                    if _email(row[f]) == address:
+                    if email_key(row[f]) == address:
                         match(row).add(Reason("email", f, row[f], 1.0))
 
 
@@ -419,9 +394,10 @@ def _digits_sql(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement
 
 
 # -- the hook in RecordService.create -----------------------------------------------------------
-def duplicate_check(site: Site, actor: Actor, entity: Entity, data: Any) -> tuple[Any, Callable[[sa.Connection, int], None]]:
+def duplicate_check(site: Site, actor: Actor, entity: Entity, data: Any, wanted: bool = False) -> tuple[Any, Callable[[sa.Connection, int], None]]:
     """`data` without the `ignore_duplicates` flag, and the check to run on the inserted record
-    (inside the create's transaction): raises PossibleDuplicate when it looks like others."""
+    (inside the create's transaction): raises PossibleDuplicate when it looks like others.
+    Checked when the flag says false, or when it is absent, `wanted` and the actor is a user."""
     flag: bool | None = None
     if isinstance(data, dict) and IGNORE_KEY in data:
         flag = data[IGNORE_KEY]
@@ -429,10 +405,8 @@ def duplicate_check(site: Site, actor: Actor, entity: Entity, data: Any) -> tupl
             raise BadRequest(f"'{IGNORE_KEY}' must be true or false", [FieldError(IGNORE_KEY, "expected true or false", "type")])
         data = {k: v for k, v in data.items() if k != IGNORE_KEY}
     finder = DuplicateFinder(site)
-    if flag is None:  # not said: checked for people's requests (checking_duplicates), not for the platform itself
-        asked = _checking.get() and not _ignoring.get() and actor.user_id is not None
-    else:
-        asked = not flag and not _ignoring.get()
+    # not said: checked for people's requests that want it, never for the platform itself
+    asked = (wanted and actor.user_id is not None) if flag is None else not flag
     skip = not asked or finder.rule(entity.name) is None
 
     def check(conn: sa.Connection, record_id: int) -> None:

@@ -59,7 +59,7 @@ def field_columns(entity: Entity, field: Field, indexed: bool = False) -> list[C
     if field.type in ("child_table", "many_to_many"):
         return []
     if field.type == "reference":
-        return [ColumnSpec(name, name, "reference", target=f"ent_{field.entity}", on_delete=field.on_delete, indexed=True)]
+        return [ColumnSpec(name, name, "reference", target=reference_table(field), on_delete=field.on_delete, indexed=True)]
     if field.type == "file":
         return [ColumnSpec(name, name, "reference", target="crm_file", on_delete="set_null", indexed=True)]
     if field.type == "auto_number":
@@ -86,6 +86,13 @@ def field_columns(entity: Entity, field: Field, indexed: bool = False) -> list[C
     if kind in ("boolean", "date", "datetime"):
         return [ColumnSpec(name, name, kind, indexed=idx)]
     raise ValueError(f"no storage for field type {field.type}")
+
+
+def reference_table(field: Field) -> str:
+    """The table a reference points at: a pack entity's, or crm_user / crm_org_unit for the
+    reserved targets `user` and `org_unit`."""
+    system = field.system_target
+    return ft.SYSTEM_TARGETS[system] if system else f"ent_{field.entity}"
 
 
 def sa_type(spec: ColumnSpec) -> sa.types.TypeEngine[Any]:

@@ -8,7 +8,7 @@
     store.progress(actor, import_id)                                   # rows done / total, created, updated, failed
 
 Statuses: draft (uploaded), queued, running, done (written; in "valid rows only" mode the bad rows
-are listed), refused ("all or nothing" found bad rows: nothing written), failed (the job broke:
+are listed; the possible duplicates with what was done with each), refused ("all or nothing" found bad rows: nothing written), failed (the job broke:
 nothing written, the message says why).
 
 The job runs `Importer.run` in one transaction and records its outcome in the same transaction.
@@ -163,13 +163,17 @@ class ImportStore:
                 status, message = FAILED, job["last_error"] or f"the import job was {job['status']}"
         settings = json.loads(row["settings"])
         total = row["total"] or 0
+        outcome = json.loads(row["errors"]) if row["errors"] else []
+        if isinstance(outcome, list):  # written before imports checked duplicates: the errors alone
+            outcome = {"errors": outcome}
         return {
             "id": row["id"], "entity": row["entity"], "file_name": row["file_name"], "status": status,
             "finished": status in FINISHED, "mode": settings.get("mode"), "key": settings.get("key"),
-            "mapping": settings.get("mapping"), "total": total, "done": row["rows_done"], "created": row["created"],
-            "updated": row["updated"], "failed": row["failed"],
+            "mapping": settings.get("mapping"), "duplicates_choice": settings.get("duplicates") or "skip", "total": total,
+            "done": row["rows_done"], "created": row["created"], "updated": row["updated"], "failed": row["failed"],
+            "skipped": live.skipped if live is not None else outcome.get("skipped", 0),
             "percent": 100 if status in FINISHED else (int(row["rows_done"] * 100 / total) if total else 0),
-            "errors": json.loads(row["errors"]) if row["errors"] else [], "message": message, "job_id": row["job_id"],
+            "errors": outcome.get("errors", []), "duplicates": outcome.get("duplicates", []), "message": message, "job_id": row["job_id"],
             "created_at": _iso(row["created_at"]), "started_at": _iso(row["started_at"]), "finished_at": _iso(row["finished_at"]),
         }
 
@@ -188,6 +192,7 @@ def _iso(value: Any) -> str | None:
 
 def _outcome(result: ImportResult, status: str) -> dict[str, Any]:
     errors = result.errors[:MAX_STORED_ERRORS]
+    stored = {"errors": errors, "duplicates": result.duplicates[:MAX_STORED_ERRORS], "skipped": result.skipped}
     message = None
     if len(result.errors) > MAX_STORED_ERRORS:
         message = f"{len(result.errors)} problems; the first {MAX_STORED_ERRORS} are kept"
@@ -195,7 +200,7 @@ def _outcome(result: ImportResult, status: str) -> dict[str, Any]:
         message = f"{result.failed} of {result.total} rows are not valid: nothing was imported (all or nothing)"
     values: dict[str, Any] = {"status": status, "rows_done": result.done, "created": result.created if result.written else 0,
                               "updated": result.updated if result.written else 0, "failed": result.failed,
-                              "errors": json.dumps(errors, ensure_ascii=False), "message": message, "finished_at": utcnow()}
+                              "errors": json.dumps(stored, ensure_ascii=False), "message": message, "finished_at": utcnow()}
     if status == DONE:
         values["source"] = None  # the file is not kept once it is imported
     return values

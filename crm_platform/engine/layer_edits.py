@@ -267,6 +267,8 @@ def field_from_input(data: Mapping[str, Any], ftype: str, *, taken: Collection[s
         pool = children if ftype == "child_table" else entities
         if not target:
             errors["entity"] = "choose the entity"
+        elif ftype == "reference" and target in ft.SYSTEM_TARGETS:  # a user / an org unit
+            out["entity"] = target
         elif target not in pool:
             if ftype == "child_table" and target in entities:
                 errors["entity"] = f"entity '{target}' is not a child table of this entity: create it with 'child of' this entity"
@@ -275,7 +277,9 @@ def field_from_input(data: Mapping[str, Any], ftype: str, *, taken: Collection[s
         else:
             out["entity"] = target
     if "on_delete" in allowed and _text(data, "on_delete") and _text(data, "on_delete") != "restrict":
-        if _text(data, "on_delete") in ft.ON_DELETE:
+        if out.get("entity") in ft.SYSTEM_TARGETS and _text(data, "on_delete") not in ft.SYSTEM_TARGET_ON_DELETE:
+            errors["on_delete"] = f"a reference to a {str(out['entity']).replace('_', ' ')} cannot cascade (users are deactivated, not deleted): choose restrict or set_null"
+        elif _text(data, "on_delete") in ft.ON_DELETE:
             out["on_delete"] = _text(data, "on_delete")
         else:
             errors["on_delete"] = f"one of {', '.join(ft.ON_DELETE)}"

@@ -94,6 +94,8 @@ class Reports:
         for key in spec.group_by:
             name, _, bucket = key.partition(":")
             kind = SYSTEM_GROUPS.get(name) or (entity.field(name).value_type if name in entity.field_map else None)
+            if name in entity.field_map and entity.field(name).system_target:  # a user / org-unit field groups like owner_id / unit_id
+                kind = "user" if entity.field(name).system_target == "user" else "unit"
             if kind is None or (kind not in GROUPABLE and kind not in ("user", "unit")):
                 errors.append(FieldError("group_by", f"cannot group by '{name}': not a groupable field of {entity.name}", "bad_group"))
             elif bucket and (bucket not in BUCKETS or kind not in ("date", "datetime")):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crm_platform.engine import system_references
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.errors import RecordError
 from crm_platform.engine.records.payload import parse_payload
@@ -85,8 +86,9 @@ def load_records(site: Site, kinds: Sequence[str], actor: Actor) -> SeedResult:
                     result.skipped += 1
                     continue
                 data = _resolve(registry, seed.entity, record, known)
-                payload = parse_payload(registry, entity, data)
                 try:
+                    data = system_references.names_to_ids_in(conn, site.schema.system, entity, data)  # usernames, unit names
+                    payload = parse_payload(registry, entity, data)
                     if payload.errors:
                         from crm_platform.engine.records.errors import ValidationFailed
 
@@ -128,7 +130,7 @@ def _resolve(registry: Registry, entity_name: str, record: SeedRecord, known: di
     out: dict[str, Any] = {}
     for name, value in record.values.items():
         f = entity.field_map[name]
-        if f.type == "reference" and value is not None:
+        if f.type == "reference" and value is not None and not f.system_target:  # users / org units: by name, below
             out[name] = _id(known, f.entity or "", value, record)
         elif f.type == "many_to_many" and isinstance(value, list):
             out[name] = [_id(known, f.entity or "", v, record) for v in value]

@@ -8,6 +8,11 @@ serving. Other processes switch within a second (site_reload). A rollback applie
 version's files as a new version (columns of removed fields are archived, so data entered since
 is kept). The layer exports as an ordinary pack folder that installs on a fresh site.
 
+The org tree (org.yaml: units), roles and their permission matrix (roles.yaml) are layer files
+too: the admin screens write them as versions (engine/permissions/layered_admin.py), syncing
+applies them to the policy and unit rows, and a version that would leave users in a removed unit
+or with a removed role is refused naming them. User accounts and role assignments are data.
+
 The layer is materialized under var/site-layer/<hash>/site/ so the ordinary pack loader reads it.
 """
 
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
 
 PACK_NAME = "site"
 ALLOWED_FOLDERS = ("entities", "views", "forms", "workflows", "reminders", "scoring", "rules", "seed", "demo")
-ALLOWED_FILES = ("menus.yaml", "roles.yaml")
+ALLOWED_FILES = ("menus.yaml", "roles.yaml", "org.yaml")
 
 
 def layer_table() -> sa.Table:
@@ -85,7 +90,7 @@ def check_file_names(files: dict[str, str]) -> list[Problem]:
         ok = (len(path.parts) == 2 and path.parts[0] in ALLOWED_FOLDERS and path.suffix in (".yaml", ".rules")
               and ".." not in path.parts and not name.startswith("/")) or name in ALLOWED_FILES
         if not ok:
-            problems.append(Problem(name, None, None, f"'{name}' is not a file of the pack format: use {', '.join(f + '/<name>.yaml' for f in ALLOWED_FOLDERS)}, menus.yaml or roles.yaml", "layer.file"))
+            problems.append(Problem(name, None, None, f"'{name}' is not a file of the pack format: use {', '.join(f + '/<name>.yaml' for f in ALLOWED_FOLDERS)}, menus.yaml, roles.yaml or org.yaml", "layer.file"))
     return problems
 
 
@@ -151,17 +156,25 @@ class SiteLayer:
         return dict(latest.files) if latest else {}
 
     def registry_for(self, files: dict[str, str]) -> Registry:
-        """The Registry the packs plus these layer files give; raises LayerRefused with every problem."""
+        """The Registry the packs plus these layer files give; raises LayerRefused with every
+        problem, and when it would leave users in a unit or with a role it no longer has."""
+        from crm_platform.engine.permissions.stranded import stranded_users
+        from crm_platform.engine.site_packs import effective_packs, read_choices
         from crm_platform.rules.site_rules import compile_site_rules
 
         problems = check_file_names(files)
         if problems:
             raise LayerRefused("the layer has files outside the pack format", problems)
+        served = {p.name: str(Path(p.path).resolve()) for p in self.site.registry.packs if p.name != PACK_NAME}
+        refs = tuple(served.get(_pack_name(ref), ref) for ref in effective_packs(self.site.settings.packs, read_choices(self.site.engine)))
         try:
-            registry = load_registry(pack_refs(self.site.settings, self.site.engine, files))
+            registry = load_registry(pack_refs(self.site.settings, self.site.engine, files, refs))
             compile_site_rules(registry)
         except PackError as exc:
             raise LayerRefused("the layer does not load", [_relative(p) for p in exc.problems]) from None
+        stranded = stranded_users(self.site, registry)
+        if stranded:
+            raise LayerRefused("the change would leave users in a unit or with a role it removes", stranded)
         return registry
 
     def preview(self, files: dict[str, str]) -> Plan:
@@ -233,6 +246,10 @@ def diff(before: dict[str, str], after: dict[str, str]) -> str:
             lines += difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
                                           f"a/{name}" if name in before else "/dev/null", f"b/{name}" if name in after else "/dev/null")
     return "".join(lines)
+
+
+def _pack_name(ref: str) -> str:
+    return ref.rstrip("/").split("/")[-1]
 
 
 def _relative(problem: Problem) -> Problem:

@@ -1,7 +1,12 @@
 """Access metadata: roles (posts) with their permissions and field access, and the demo org chart.
 
-Roles come from `roles.yaml` in a pack; org units and users from `org.yaml` (loaded with the
-demo data only). Plain data: the engine turns it into Casbin policies and rows.
+Roles come from `roles.yaml` in a pack; a later pack may replace a role of an earlier one
+(`replaces: true`), which is how the site layer versions an admin's change to a pack's role.
+Org units and demo users come from `org.yaml`: units merge by key across packs (a later pack's
+unit of the same key replaces it; `archived: true` retires it), the demo users are the last
+pack's that lists any. The site layer's units (pack `site`) are the site's versioned org tree;
+other packs' units and users are loaded with the demo data only. Plain data: the engine turns it
+into Casbin policies and rows.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ class OrgUnitSeed:
     kind: str
     parent: str | None
     place: Place
+    archived: bool = False
+    pack: str = ""  # the pack that declared it last
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,9 @@ class EntityAssembler:
     def _declare(self, pack: str, source: SourceFile) -> None:
         data = source.data
         name = data["name"]
+        if name in ft.SYSTEM_TARGETS:
+            self._problem(source, ("name",), f"entity name '{name}' is reserved: `entity: {name}` in a reference field names the platform's {name.replace('_', ' ')}s; choose another name", "entity.reserved_name")
+            return
         if name in self.drafts:
             other = self.drafts[name].source
             self._problem(source, ("name",), f"entity '{name}' is already declared in {other.path}", "entity.duplicate")

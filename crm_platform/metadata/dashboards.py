@@ -28,9 +28,13 @@ class Widget:
     chart: str
     cumulative: bool
     exclude: tuple[str, ...]
+    target: tuple[str, str] | None = None  # chart "target": (aggregate, field) compared with
 
     def spec(self) -> dict[str, Any]:
-        return {"entity": self.entity, "group_by": list(self.group_by), "measures": [{"aggregate": self.aggregate, "field": self.field}], "filter": self.filter}
+        measures = [{"aggregate": self.aggregate, "field": self.field}]
+        if self.target is not None:
+            measures.append({"aggregate": self.target[0], "field": self.target[1]})
+        return {"entity": self.entity, "group_by": list(self.group_by), "measures": measures, "filter": self.filter}
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,17 @@ def build_dashboards(packs: list[PackFiles], entities: dict[str, Entity], roles:
                 if measure["aggregate"] != "count" and not measure.get("field"):
                     problem(("widgets", i, "measure"), f"'{measure['aggregate']}' needs a field")
                 chart = item.get("chart", "bar" if item.get("group_by") else "number")
+                target = item.get("target")
+                if target is not None and target["field"] not in entity.field_map:
+                    problem(("widgets", i, "target", "field"), f"unknown field '{target['field']}' of {entity.name}{did_you_mean(target['field'], entity.field_map)}")
+                if (chart == "target") != (target is not None):
+                    problem(("widgets", i, "chart"), "a 'target' chart needs a target measure, and a target measure needs chart: target")
+                elif chart == "target" and len(item.get("group_by", [])) != 1:
+                    problem(("widgets", i, "group_by"), "a 'target' chart groups by exactly one field")
                 widgets.append(Widget(build_label(item["title"], ""), entity.name, tuple(item.get("group_by", [])), measure["aggregate"], measure.get("field"),
                                       item.get("filter"), place_of(source, ("widgets", i, "filter")) if "filter" in item else None, chart,
-                                      bool(item.get("cumulative", False)), tuple(str(v) for v in item.get("exclude", []))))
+                                      bool(item.get("cumulative", False)), tuple(str(v) for v in item.get("exclude", [])),
+                                      (target["aggregate"], target["field"]) if target else None))
             if len(problems) == before:
                 found[name] = Dashboard(name, build_label(data["label"], name), int(data.get("order", 100)), tuple(data.get("roles", [])), tuple(widgets),
                                         place_of(source, ()), pack.pack.name)

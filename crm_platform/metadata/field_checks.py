@@ -43,6 +43,8 @@ class FieldChecker:
             for key in source_item(source, path):
                 if key not in allowed:
                     self._problem(source, (*path, key), f"field '{f.name}': property '{key}' does not apply to type {f.type}", "field.property_not_applicable", at_key=True)
+                elif key == "currency" and f.type == "formula" and f.result_type != "money":
+                    self._problem(source, (*path, key), f"field '{f.name}': currency applies to a formula whose result_type is money", "field.property_not_applicable", at_key=True)
             self.check_values(fd)
         for fd in draft.fields:
             f = fd.field
@@ -93,10 +95,14 @@ class FieldChecker:
             f = fd.field
             if f.entity is None:
                 continue
+            if f.entity in ft.SYSTEM_TARGETS:
+                self._check_system_target(fd)
+                continue
             target = asm.drafts.get(f.entity)
             if target is None:
                 if f.entity not in asm.broken:
-                    self._problem(fd.source, (*fd.path, "entity"), f"field '{f.name}': unknown entity '{f.entity}'{did_you_mean(f.entity, asm.known_names())}", "field.unknown_entity")
+                    known = asm.known_names() | (set(ft.SYSTEM_TARGETS) if f.type == "reference" else set())
+                    self._problem(fd.source, (*fd.path, "entity"), f"field '{f.name}': unknown entity '{f.entity}'{did_you_mean(f.entity, known)}", "field.unknown_entity")
                 continue
             if not asm.visible(f.pack, target):
                 self._problem(fd.source, (*fd.path, "entity"), f"field '{f.name}': {asm.not_visible(f.pack, target)}", "entity.not_visible")
@@ -121,6 +127,15 @@ class FieldChecker:
                 why = "is not a field" if f is None else f"is of type {f.type}; search fields must hold text"
                 hint = did_you_mean(name, names) if f is None else ""
                 self._problem(source, ("search_fields", i), f"search field '{name}' {why} of entity '{draft.name}'{hint}", "entity.bad_search_field")
+
+    def _check_system_target(self, fd: FieldDraft) -> None:
+        """A reference to a user or an org unit: only `type: reference`, and no cascade."""
+        f = fd.field
+        what = (f.entity or "").replace("_", " ")
+        if f.type != "reference":
+            self._problem(fd.source, (*fd.path, "entity"), f"field '{f.name}': '{f.entity}' names the platform's {what}s (entity: {f.entity}), which only a reference field may target, not a {f.type}", "field.bad_system_target")
+        elif f.on_delete not in ft.SYSTEM_TARGET_ON_DELETE:
+            self._problem(fd.source, (*fd.path, "on_delete"), f"field '{f.name}': on_delete {f.on_delete} is not allowed for a reference to {f.entity} (users are deactivated, not deleted); use restrict or set_null", "field.bad_on_delete")
 
     def _check_child_of(self, draft: EntityDraft) -> None:
         asm = self.asm

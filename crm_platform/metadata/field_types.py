@@ -46,7 +46,7 @@ FIELD_TYPES: dict[str, FieldType] = {
         _t("url"),
         _t("file", "max_size_mb", "accept"),
         _t("auto_number", "format", writable=False),
-        _t("formula", "expression", "result_type", "precision", "scale", writable=False),
+        _t("formula", "expression", "result_type", "precision", "scale", "currency", writable=False),
         _t("child_table", "entity", stored=False),
         _t("many_to_many", "entity", stored=False),
     )
@@ -88,3 +88,10 @@ SYSTEM_COLUMNS = (
 )
 
 ON_DELETE = ("restrict", "set_null", "cascade")
+
+# Reserved reference targets: platform tables instead of pack entities (like Salesforce's
+# Lookup(User)). `type: reference, entity: user` names a user, `entity: org_unit` an org unit.
+# No pack entity may take these names. Users are deactivated, not deleted, so such a field
+# may restrict a deletion or be emptied by it (set_null), never cascade.
+SYSTEM_TARGETS: dict[str, str] = {"user": "crm_user", "org_unit": "crm_org_unit"}
+SYSTEM_TARGET_ON_DELETE = ("restrict", "set_null")

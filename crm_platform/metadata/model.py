@@ -97,6 +97,13 @@ class Field:
         return tuple(o.value for o in self.options)
 
     @property
+    def system_target(self) -> str | None:
+        """For a reference to a user or an org unit: "user" or "org_unit" (see SYSTEM_TARGETS)."""
+        from crm_platform.metadata.field_types import SYSTEM_TARGETS
+
+        return self.entity if self.type == "reference" and self.entity in SYSTEM_TARGETS else None
+
+    @property
     def value_type(self) -> str:
         """The type of the stored value (a formula stores its result type)."""
         if self.type == "formula":

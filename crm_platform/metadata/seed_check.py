@@ -76,6 +76,10 @@ class SeedChecker:
                 self._problem(source, at, f"{what}: unknown field '{name}' on {entity.name}{did_you_mean(name, entity.field_map)}", "field.unknown", at_key=True)
             elif not ft.FIELD_TYPES[f.type].writable:
                 self._problem(source, at, f"{what}: field '{name}' is computed by the platform ({f.type}); remove it", "seed.read_only", at_key=True)
+            elif f.system_target:  # a user / org unit: its username or name, resolved when the records load
+                if not isinstance(value, (str, int)) or isinstance(value, bool):
+                    what_target = "username of a user" if f.system_target == "user" else "name or path of an org unit"
+                    self._problem(source, at, f"{what}: field '{name}': expected the {what_target}", "seed.bad_value")
             elif f.type == "reference":
                 self._ref(pack, kind, source, at, f.entity or "", value, f"{what}: field '{name}'")
             elif f.type == "many_to_many":

@@ -189,6 +189,8 @@ def _multi_picklist(field: Field, raw: Any) -> list[str]:
 
 
 def _reference(field: Field, raw: Any) -> int:
+    if field.system_target:
+        return _record_id(field, raw, "the id of a user" if field.system_target == "user" else "the id of an org unit")
     entity = field.entity or "linked"
     article = "an" if entity[:1] in ("a", "e", "i", "o", "u") else "a"
     return _record_id(field, raw, f"the id of {article} {entity} record")

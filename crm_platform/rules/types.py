@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crm_platform.metadata.field_types import SYSTEM_TARGETS
 from crm_platform.metadata.model import Field
 
 NUMERIC_KINDS = frozenset({"integer", "decimal", "money", "percent"})
@@ -91,8 +92,8 @@ def list_of(item: RuleType) -> RuleType:
     return RuleType("list", item=item)
 
 
-USER_ENTITY = "crm_user"
-UNIT_ENTITY = "crm_org_unit"
+USER_ENTITY = SYSTEM_TARGETS["user"]  # "crm_user"
+UNIT_ENTITY = SYSTEM_TARGETS["org_unit"]  # "crm_org_unit"
 FILE_ENTITY = "crm_file"
 
 USER_ATTRIBUTES: dict[str, RuleType] = {
@@ -130,8 +131,8 @@ def field_type(entity: str, field: Field) -> RuleType:
         return _SIMPLE[kind]
     if kind in ("picklist", "multi_picklist"):
         return RuleType(kind, options=field.option_values, owner=f"{entity}.{field.name}")
-    if kind == "reference":
-        return reference(field.entity or "")
+    if kind == "reference":  # `entity: user` / `org_unit` point at the platform's tables
+        return reference(SYSTEM_TARGETS.get(field.entity or "", field.entity or ""))
     if kind == "file":
         return reference(FILE_ENTITY)
     return ANY

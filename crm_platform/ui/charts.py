@@ -1,6 +1,6 @@
 """Charts as server-rendered SVG (no script, readable in both languages, scaling to phone width
-through the viewBox): horizontal bars (labels of any length, Chinese included) and a funnel.
-Every bar can link to the records it counts (drill-down)."""
+through the viewBox): horizontal bars (labels of any length, Chinese included), a funnel, and
+bars against targets. Every bar can link to the records it counts (drill-down)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,45 @@ def funnel(items: list[Bar], title: str) -> str:
                 f'<text x="{WIDTH / 2}" y="{y + 23}" text-anchor="middle" class="inside">{escape(_clip(bar.label, 18))} {escape(bar.shown)}{rate}</text>')
         parts.append(f'<a href="{escape(bar.link)}">{body}</a>' if bar.link else body)
         previous = bar.value or None
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class TargetBar:
+    label: str
+    value: float
+    target: float
+    shown: str  # "actual / target · share" as the user reads it
+    link: str | None = None
+
+
+def share(value: float, target: float) -> str:
+    """The part of the target reached, e.g. "82%" (a dash when there is no target)."""
+    return f"{value / target:.0%}" if target else "—"
+
+
+def targets(items: list[TargetBar], title: str) -> str:
+    """Each group's bar against its target: a dark tick marks the target, the bar is green once
+    the target is reached and amber before."""
+    if not items:
+        return bars([], title)
+    label_width = min(220, max(60, max(_label_width(b.label) for b in items)))
+    top = max(max(b.value, b.target) for b in items) or 1
+    area = WIDTH - label_width - 170
+    height = ROW * len(items) + 10
+    parts = [f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {WIDTH} {height}" class="chart targets" preserveAspectRatio="xMinYMin meet">',
+             f"<title>{escape(title)}</title>"]
+    for i, bar in enumerate(items):
+        y = 5 + i * ROW
+        length = max(2.0, area * max(bar.value, 0) / top) if bar.value else 0
+        mark = label_width + area * max(bar.target, 0) / top
+        color = PALETTE[1] if bar.target and bar.value >= bar.target else PALETTE[2]
+        body = (f'<text x="{label_width - 6}" y="{y + 19}" text-anchor="end" class="label">{escape(_clip(bar.label))}</text>'
+                f'<rect x="{label_width}" y="{y + 4}" width="{length:.1f}" height="{ROW - 10}" rx="3" fill="{color}"><title>{escape(bar.label)}: {escape(bar.shown)}</title></rect>'
+                f'<line x1="{mark:.1f}" x2="{mark:.1f}" y1="{y + 1}" y2="{y + ROW - 3}" stroke="#111827" stroke-width="3" class="target"/>'
+                f'<text x="{max(label_width + length, mark) + 8:.1f}" y="{y + 19}" class="value">{escape(bar.shown)}</text>')
+        parts.append(f'<a href="{escape(bar.link)}">{body}</a>' if bar.link else body)
     parts.append("</svg>")
     return "".join(parts)
 

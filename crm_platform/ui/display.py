@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from crm_platform.metadata.field_types import DEFAULT_CURRENCY
 from crm_platform.metadata.model import Field
 from crm_platform.ui.i18n import translate
 
@@ -25,6 +26,21 @@ def number_text(value: Any, places: int | None = None) -> str:
     return text
 
 
+def currency_of(field: Field, record: dict[str, Any]) -> str:
+    """The currency a money value is shown in: a money field's own `<name>_currency`, else the
+    field's declared currency, else the site default (a computed money field stores none)."""
+    stored = record.get(f"{field.name}_currency")
+    if isinstance(stored, str) and stored:
+        return stored
+    return field.currency or DEFAULT_CURRENCY
+
+
+def currency_sign(field: Field, record: dict[str, Any]) -> str:
+    """What goes before a money amount: ¥, $... or the code and a space for other currencies."""
+    currency = currency_of(field, record)
+    return CURRENCY_SIGNS.get(currency, currency + " ")
+
+
 def display_value(field: Field, record: dict[str, Any], language: str) -> str:
     """Plain text of a field's value in `record` (JSON form, as the record service returns it)."""
     value = record.get(field.name)
@@ -42,9 +58,7 @@ def display_value(field: Field, record: dict[str, Any], language: str) -> str:
     if kind == "boolean":
         return translate("yes" if value else "no", language)
     if kind == "money":
-        currency = record.get(f"{field.name}_currency") or field.currency or ""
-        sign = CURRENCY_SIGNS.get(currency, currency + " ")
-        return f"{sign}{number_text(value, field.scale if field.scale is not None else 2)}"
+        return f"{currency_sign(field, record)}{number_text(value, field.scale if field.scale is not None else 2)}"
     if kind == "percent":
         return f"{number_text(value)}%"
     if kind in ("decimal", "integer"):

@@ -12,7 +12,6 @@ import pytest
 from crm_platform.engine.duplicates import (
     DuplicateFinder,
     PossibleDuplicate,
-    checking_duplicates,
     name_similarity,
     normalize_name,
     phone_digits,
@@ -41,8 +40,7 @@ def other_unit_rep(site: Site) -> Actor:
 
 def create(site: Site, actor: Actor, entity: str, data: dict) -> dict:
     """A create as the API and the forms make it: checked for possible duplicates."""
-    with checking_duplicates():
-        return site.records.create(actor, entity, data)
+    return site.records.create(actor, entity, data, check_duplicates=True)
 
 
 def refused(site: Site, actor: Actor, entity: str, data: dict) -> PossibleDuplicate:

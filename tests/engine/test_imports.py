@@ -378,3 +378,84 @@ def test_with_redis_a_worker_process_runs_the_import(kit: Site, boss: Actor, dat
         if keys:
             client.delete(*keys)
         client.close()
+
+
+# -- possible duplicates ------------------------------------------------------------------------------------------------
+LOOKALIKES = ("Account name,Phone,Region\n"
+              "佛山华夏陶瓷,,华南\n"                  # row 2: like the existing account, by name
+              "Kiln Works Ltd,,华东\n"               # row 3: new
+              "Kiln Works,,华东\n"                   # row 4: like row 3 of the same file
+              "Harbour Hotel,+86 757 88880000,\n"    # row 5: like the existing account, by phone
+              "Brand New Trading,,\n")               # row 6: new
+
+
+def by_name(site: Site) -> dict[str, int]:
+    return {r["name"]: r["id"] for r in site.records.list(SYSTEM, "account", ListQuery(page_size=50)).records}
+
+
+def existing_account(site: Site) -> dict:
+    return site.records.create(SYSTEM, "account", {"name": "佛山市华夏陶瓷有限公司", "phone": "0757-8888 0000"})
+
+
+def test_the_dry_run_lists_rows_that_look_like_records_or_earlier_rows(site: Site, admin: Actor) -> None:
+    huaxia = existing_account(site)
+    result = run(site, admin, "account", csv_bytes(LOOKALIKES), dry_run=True)
+    assert (result.created, result.skipped, result.failed, result.written) == (2, 3, 0, False)
+    by_row = {d["row"]: d for d in result.duplicates}
+    assert sorted(by_row) == [2, 4, 5] and {d["action"] for d in result.duplicates} == {"skipped"}
+    name_match = by_row[2]["matches"][0]
+    assert (name_match["id"], name_match["title"], name_match["row"]) == (huaxia["id"], "佛山市华夏陶瓷有限公司", None)
+    assert name_match["reasons"][0]["kind"] == "name" and name_match["url"] == f"/app/account/{huaxia['id']}"
+    earlier = by_row[4]["matches"][0]
+    assert (earlier["row"], earlier["title"], earlier["reasons"][0]["kind"]) == (3, "Kiln Works Ltd", "name")
+    assert by_row[5]["matches"][0]["id"] == huaxia["id"] and by_row[5]["matches"][0]["reasons"][0]["kind"] == "phone"
+    assert count(site, "account") == 1  # a dry run writes nothing
+
+
+def test_skipping_importing_anyway_or_updating_the_matched_record(site: Site, admin: Actor) -> None:
+    huaxia = existing_account(site)
+    table = read_table(csv_bytes(LOOKALIKES))
+    mapping = suggest_mapping(site, admin, site.registry.entity("account"), table.headers)
+    skipped = Importer(site, admin, "account", table, ImportSettings(mapping, None, "all", "skip")).run()
+    assert (skipped.created, skipped.skipped, skipped.written) == (2, 3, True)
+    assert sorted(r["name"] for r in site.records.list(SYSTEM, "account", ListQuery(page_size=50)).records) == \
+        ["Brand New Trading", "Kiln Works Ltd", "佛山市华夏陶瓷有限公司"]
+    with pytest.raises(BadRequest, match="needs a key") as refused:
+        Importer(site, admin, "account", table, ImportSettings(mapping, None, "all", "update")).check()
+    assert refused.value.details[0].field == "duplicates"
+    with pytest.raises(BadRequest, match="possible duplicates are one of"):
+        Importer(site, admin, "account", table, ImportSettings(mapping, None, "all", "maybe")).check()
+    # update-or-insert by name: rows 3 and 6 find their records by the key; rows 2, 4 and 5 would be
+    # new records but look like existing ones, which they update instead
+    updated = Importer(site, admin, "account", table, ImportSettings(mapping, "name", "all", "update")).run()
+    assert (updated.created, updated.updated, updated.skipped, updated.failed) == (0, 5, 0, 0)
+    assert {d["row"]: (d["action"], d["updated_id"]) for d in updated.duplicates} == \
+        {2: ("updated", huaxia["id"]), 4: ("updated", by_name(site)["Kiln Works"]), 5: ("updated", huaxia["id"])}
+    after = site.records.get(SYSTEM, "account", huaxia["id"])
+    assert (after["name"], after["region"]) == ("Harbour Hotel", "华南")  # row 2's region, then row 5's name (its blank region left it)
+    assert count(site, "account") == 3
+    anyway = run(site, admin, "account", csv_bytes("Account name\nKiln Works\n"))  # default: skip
+    assert (anyway.created, anyway.skipped) == (0, 1)
+    forced = Importer(site, admin, "account", read_table(csv_bytes("Account name\nKiln Works\n")),
+                      ImportSettings(["name"], None, "all", "import")).run()
+    assert (forced.created, forced.skipped, forced.duplicates[0]["action"]) == (1, 0, "imported")
+    assert count(site, "account") == 4
+
+
+def test_records_the_user_may_not_read_are_not_reported(site: Site) -> None:
+    people = staff(site)
+    existing_account(site)  # owned by nobody in the rep's scope
+    result = run(site, people["rep"], "account", csv_bytes("Account name\n佛山华夏陶瓷\n"), dry_run=True)
+    assert (result.created, result.duplicates) == (1, [])
+
+
+def test_a_row_the_database_refuses_in_a_batch_fails_alone(site: Site, admin: Actor) -> None:
+    data = csv_bytes("Name\nTilecorp\nGlazeworks\nTilecorp\nKilnmasters\n")  # competitor names are unique
+    result = run(site, admin, "competitor", data, mode="valid", mapping=["name"])
+    assert (result.created, result.failed) == (3, 1)
+    assert (result.errors[0]["row"], result.errors[0]["field"]) == (4, "name")
+    assert sorted(r["name"] for r in site.records.list(SYSTEM, "competitor", ListQuery()).records) == ["Glazeworks", "Kilnmasters", "Tilecorp"]
+    with site.engine.connect() as conn:  # each created record has its history; the refused one left none
+        history = site.schema.system["crm_history"]
+        rows = conn.execute(sa.select(sa.func.count(sa.distinct(history.c.record_id))).where(history.c.entity == "competitor")).scalar_one()
+    assert rows == 3

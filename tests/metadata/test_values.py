@@ -244,3 +244,24 @@ def test_to_json() -> None:
     assert to_json(f, dt.date(2024, 1, 2)) == "2024-01-02"
     assert to_json(f, dt.datetime(2024, 1, 2, 3, 4)) == "2024-01-02T03:04:00+00:00"
     assert to_json(f, ["a"]) == ["a"]
+
+
+def test_a_computed_money_field_may_name_its_currency(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from crm_platform.metadata.errors import PackError
+    from crm_platform.metadata.loader import load_registry
+    from tests.helpers import entity_yaml, write_pack
+
+    fields = """
+        - {name: price, type: money, currency: USD, label: {en: Price, zh-CN: 价格}}
+        - {name: net, type: formula, expression: price * 0.9, result_type: money, currency: USD, label: {en: Net, zh-CN: 净价}}
+    """
+    write_pack(tmp_path, "usd", {"entities/item.yaml": entity_yaml("item", fields)})
+    net = load_registry(["usd"], [tmp_path]).entity("item").field("net")
+    from crm_platform.ui.display import currency_sign
+
+    assert net.currency == "USD" and currency_sign(net, {"net": "9.00"}) == "$"  # shown as the pack says
+    wrong = fields.replace("result_type: money, currency: USD", "result_type: decimal, currency: USD")
+    write_pack(tmp_path / "bad", "usd", {"entities/item.yaml": entity_yaml("item", wrong)})
+    with pytest.raises(PackError) as caught:
+        load_registry(["usd"], [tmp_path / "bad"])
+    assert "currency applies to a formula whose result_type is money" in str(caught.value)

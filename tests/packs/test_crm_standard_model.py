@@ -221,15 +221,20 @@ def test_invoices_split_tax_and_never_exceed_the_contract(site: Site) -> None:
 
 def test_a_sales_target_shows_its_achievement(site: Site) -> None:
     crew = people(site)
-    target = site.records.create(crew["south_lead"], "sales_target", {"name": "Q3 south", "level": "department", "assignee": "South sales", "period_type": "quarter",
-                                                                      "period_start": "2026-07-01", "period_end": "2026-09-30", "target_amount": "800000.00"})
-    assert target["achievement"] is None or money(target["achievement"]) == 0
-    updated = site.records.update(crew["cfo"], "sales_target", target["id"], {"version": target["version"], "actual_amount": "600000.00"})
-    assert (money(updated["achievement"]), money(updated["gap"])) == (Decimal("75"), Decimal("200000.00"))
-    with pytest.raises(Forbidden):  # reps read their targets; the actuals are not theirs to enter
-        site.records.create(crew["south_rep"], "sales_target", {"name": "Mine", "assignee": "south_rep", "period_start": "2026-07-01", "period_end": "2026-09-30", "target_amount": "1.00"})
+    lead = crew["south_lead"]
+    target = site.records.create(lead, "sales_target", {"name": "Q2 south", "level": "department", "unit": lead.unit_id, "period_type": "quarter",
+                                                        "period_start": "2026-04-01", "period_end": "2026-06-30", "target_amount": "4000.00"})
+    assert money(target["actual_amount"]) == 0 and money(target["achievement"]) == 0
+    _, order = order_for(site, crew["south_rep"], lines=(("10", "100.00"),))
+    sign(site, crew, order)  # a contract of the unit signed in the period: the actual follows
+    updated = site.records.get(lead, "sales_target", target["id"])
+    assert (money(updated["actual_amount"]), money(updated["achievement"]), money(updated["gap"])) == (Decimal("1000.00"), Decimal("25"), Decimal("3000.00"))
+    with pytest.raises(ValidationFailed):  # the actual is computed, never typed in
+        site.records.update(crew["cfo"], "sales_target", target["id"], {"version": updated["version"], "actual_amount": "600000.00"})
+    with pytest.raises(Forbidden):  # reps read their targets; setting them is the managers'
+        site.records.create(crew["south_rep"], "sales_target", {"name": "Mine", "rep": crew["south_rep"].user_id, "period_start": "2026-07-01", "period_end": "2026-09-30", "target_amount": "1.00"})
     with pytest.raises(ValidationFailed):
-        site.records.create(crew["south_lead"], "sales_target", {"name": "Backwards", "assignee": "x", "period_start": "2026-07-01", "period_end": "2026-06-30", "target_amount": "1.00"})
+        site.records.create(lead, "sales_target", {"name": "Backwards", "rep": lead.user_id, "period_start": "2026-07-01", "period_end": "2026-06-30", "target_amount": "1.00"})
 
 
 # -- service -------------------------------------------------------------------------------------------

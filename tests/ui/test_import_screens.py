@@ -190,6 +190,53 @@ def test_api_refusals(api: TestClient, client: TestClient, kit: Site) -> None:
     assert refused.status_code == 403 and company_names(kit) == []
 
 
+# -- possible duplicates --------------------------------------------------------------------------------------------------
+LOOKALIKE = "客户名称,电话\n佛山华夏陶瓷,\n新客户贸易,\n"
+
+
+def test_the_dry_run_lists_possible_duplicates_and_the_users_choice_decides(site: Site) -> None:
+    huaxia = site.records.create(SYSTEM, "account", {"name": "佛山市华夏陶瓷有限公司"})
+    user_with_role(site, "ivy", "ivy-password", display_name="Ivy")
+    with TestClient(create_app(site)) as browser:
+        log_in(browser, "ivy", "ivy-password")
+        location = upload(browser, LOOKALIKE.encode(), "accounts.csv", "account")
+        page = browser.get(location).text
+        assert 'name="duplicates" value="skip" style="width: auto;" checked' in page and 'value="update"' in page
+        form = {"csrf_token": browser.csrf, "map_0": "name", "map_1": "phone", "key": "", "mode": "all", "duplicates": "skip"}
+        checked = browser.post(f"{location}/check", data=form)
+        assert checked.status_code == 200 and 'id="duplicates-notice"' in checked.text
+        table = re.search(r'<table class="compact import-duplicates".*?</table>', checked.text, re.S)
+        assert table and f'href="/app/account/{huaxia["id"]}"' in table.group(0) and "similar name" in table.group(0)
+        assert '<tr data-row="2">' in table.group(0) and "<td>skipped</td>" in table.group(0) and "新客户贸易" not in table.group(0)
+        assert "1 to create" in checked.text
+        refused = browser.post(f"{location}/check", data={**form, "duplicates": "update"})
+        assert refused.status_code == 400 and "needs a key" in refused.text
+        anyway = browser.post(f"{location}/check", data={**form, "duplicates": "import"})
+        assert "2 to create" in anyway.text and "imported as a new record" in anyway.text
+        browser.post(f"{location}/start", data={"csrf_token": browser.csrf})
+        done = wait_until_finished(browser, f"{location}/progress")
+        assert "2 created" in done and 'class="compact import-duplicates"' in done  # the outcome still lists them
+    names = sorted(r["name"] for r in site.records.list(SYSTEM, "account", ListQuery()).records)
+    assert names == ["佛山华夏陶瓷", "佛山市华夏陶瓷有限公司", "新客户贸易"]
+
+
+def test_api_import_reports_and_skips_possible_duplicates(site: Site, admin: Actor) -> None:
+    site.records.create(SYSTEM, "account", {"name": "佛山市华夏陶瓷有限公司"})
+    token, _ = site.users.create_token(admin.user_id, "t")
+    with TestClient(create_app(site)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        files = {"file": ("accounts.csv", LOOKALIKE.encode(), "text/csv")}
+        dry = client.post("/api/v1/imports", data={"entity": "account", "dry_run": "true"}, files=files).json()
+        assert (dry["created"], dry["skipped"], [d["row"] for d in dry["duplicates"]]) == (1, 1, [2])
+        assert dry["duplicates"][0]["matches"][0]["title"] == "佛山市华夏陶瓷有限公司"
+        bad = client.post("/api/v1/imports", data={"entity": "account", "dry_run": "true", "duplicates": "update"}, files=files)
+        assert bad.status_code == 400 and "needs a key" in bad.text and "duplicates" in bad.text
+        started = client.post("/api/v1/imports", data={"entity": "account"}, files=files)
+        progress = wait_for(client, started.json()["progress_url"])
+        assert (progress["status"], progress["created"], progress["skipped"]) == ("done", 1, 1)
+        assert progress["duplicates"][0]["action"] == "skipped"
+
+
 # -- exports ------------------------------------------------------------------------------------------------------------
 def test_excel_export_has_the_csv_filters_typed_cells_and_no_formulas(browser: TestClient, kit: Site) -> None:
     for i in range(3):

@@ -44,8 +44,9 @@ def queue_name(settings: Settings) -> str:
 
 
 def redis_settings(url: str, *, fail_fast: bool = True) -> RedisSettings:
-    """arq's settings for `url`; `fail_fast` for enqueueing (Redis down: the job stays pending
-    and the worker's sweep runs it later), arq's retries for the worker."""
+    """arq's settings for `url`; `fail_fast`: one short connection attempt, no arq retries (Redis
+    down: an enqueued job stays pending for the worker's sweep; the worker waits with its own
+    backoff, see `supervisor.py`)."""
     from arq.connections import RedisSettings
 
     settings = RedisSettings.from_dsn(url)

@@ -4,6 +4,8 @@ It serves one arq function, `crm_job(job_id)`, which runs the crm_job row throug
 `runner.execute` in a thread (job functions are synchronous), and a poll every
 CRM_JOB_SWEEP_SECONDS that runs `run_due` (timers when the clock was moved, retries whose
 arq delivery was lost, jobs abandoned by a killed worker once their lease expires).
+`run_worker` keeps it running across Redis outages (`supervisor.py`): it waits for Redis with
+a growing delay and starts taking jobs again once Redis is back.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from crm_platform.engine.jobs.delivery import (
 )
 from crm_platform.engine.jobs.registry import DEFAULT_TIMEOUT, load_job_modules, registered
 from crm_platform.engine.jobs.runner import execute
+from crm_platform.engine.jobs.supervisor import Backoff, supervise
 from crm_platform.engine.jobs.sweeper import sweep_interval
 
 if TYPE_CHECKING:
@@ -71,7 +74,8 @@ async def _shutdown(ctx: dict[str, Any]) -> None:
 
 
 def make_worker(site: Site, *, sweep_seconds: float | None = None, burst: bool = False, max_jobs: int = 10) -> Worker:
-    """An arq Worker for this site (needs site.settings.redis_url)."""
+    """An arq Worker for this site (needs site.settings.redis_url). It connects once, without
+    arq's retries, and ends on a Redis error: `run_worker` decides when to try again."""
     from arq.worker import Worker, func
 
     url = site.settings.redis_url
@@ -85,7 +89,7 @@ def make_worker(site: Site, *, sweep_seconds: float | None = None, burst: bool =
     return Worker(
         functions=[func(crm_job, name=ARQ_FUNCTION, timeout=longest + 60, max_tries=1000)],
         queue_name=queue,
-        redis_settings=redis_settings(url, fail_fast=False),
+        redis_settings=redis_settings(url),
         on_startup=_startup,
         on_shutdown=_shutdown,
         ctx=ctx,
@@ -96,7 +100,16 @@ def make_worker(site: Site, *, sweep_seconds: float | None = None, burst: bool =
     )
 
 
-def run_worker(site: Site, *, sweep_seconds: float | None = None, burst: bool = False) -> None:
-    """Run the worker until SIGINT/SIGTERM (or, with `burst`, until the queue is empty)."""
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    make_worker(site, sweep_seconds=sweep_seconds, burst=burst).run()
+def run_worker(site: Site, *, sweep_seconds: float | None = None, burst: bool = False,
+               backoff: Backoff | None = None) -> None:
+    """Run the worker until SIGINT/SIGTERM (or, with `burst`, until the queue is empty), through
+    Redis outages: reconnecting after `backoff` delays (default 1 s doubling up to 30 s)."""
+    from arq.connections import RedisSettings
+
+    url = site.settings.redis_url
+    if not url:
+        raise ValueError("the worker needs a Redis URL (CRM_REDIS_URL)")
+    redis = RedisSettings.from_dsn(url)
+    where = redis.unix_socket_path or f"{redis.host}:{redis.port}/{redis.database}"
+    asyncio.run(supervise(lambda: make_worker(site, sweep_seconds=sweep_seconds, burst=burst), where,
+                          backoff=backoff, on_shutdown=_shutdown))

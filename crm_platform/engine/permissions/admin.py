@@ -1,6 +1,10 @@
-"""Changing who may do what: roles, grants, role includes, user roles, field access; the org tree;
-sharing one record; reassigning a leaver's records. Every change bumps the policy version, so
-every server process picks it up without a restart."""
+"""Changing who may do what directly in the policy rows: roles, grants, role includes, user roles,
+field access; units; sharing one record; reassigning a leaver's records. Every change bumps the
+policy version, so every server process picks it up without a restart.
+
+The administration screens and API change roles, the matrix and the org tree through the site
+layer instead (layered_admin), so those changes are versioned; the direct methods here serve the
+CLI, scripts and tests, and user data (role assignments, unit, manager, shares)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crm_platform.engine.column_types import utcnow
+from crm_platform.engine.permissions.org_tree import LAYER_PACK, sync_org_units
 from crm_platform.engine.permissions.policy_store import VERSION_KEY, user_subject
 from crm_platform.engine.records.errors import FieldError, NotFound, ValidationFailed
 from crm_platform.metadata.access import ACTIONS, FIELD_ACCESS, SCOPES, UNIT_KINDS
@@ -201,8 +206,10 @@ def create_unit(conn: sa.Connection, units: sa.Table, name: str, kind: str, pare
 
 
 def sync_pack_roles(conn: sa.Connection, site_schema: dict[str, sa.Table], registry: Registry) -> None:
-    """Make the pack-sourced roles, grants, includes and field access exactly what the packs say
-    (rows an admin added on the site are kept)."""
+    """Make the pack-sourced roles, grants, includes and field access exactly what the packs say,
+    and the org tree's unit rows what the org chart says (org_tree). Rows an admin added directly
+    (source `site`, e.g. `crm-platform role grant`) are kept, except for a role the site layer
+    declares: its declaration is the whole of it."""
     roles_table, policies, fields, settings = site_schema["crm_role"], site_schema["crm_policy"], site_schema["crm_field_access"], site_schema["crm_setting"]
     roles = registry.extra.get("roles", ())
     conn.execute(policies.delete().where(policies.c.ptype == "p", policies.c.v4.startswith("pack:")))
@@ -210,6 +217,10 @@ def sync_pack_roles(conn: sa.Connection, site_schema: dict[str, sa.Table], regis
     conn.execute(roles_table.delete().where(roles_table.c.source.startswith("pack:")))
     pack_roles = {r.name for r in roles}
     conn.execute(policies.delete().where(policies.c.ptype == "g", policies.c.v0.in_(pack_roles)))
+    layered = [r.name for r in roles if r.pack == LAYER_PACK]
+    if layered:
+        conn.execute(policies.delete().where(policies.c.ptype == "p", policies.c.v0.in_(layered)))
+        conn.execute(fields.delete().where(fields.c.role.in_(layered)))
     for role in roles:
         source = f"pack:{role.pack}"
         conn.execute(roles_table.delete().where(roles_table.c.name == role.name))
@@ -221,4 +232,5 @@ def sync_pack_roles(conn: sa.Connection, site_schema: dict[str, sa.Table], regis
             conn.execute(policies.insert().values(ptype="g", v0=role.name, v1=included))
         for fa in role.fields:
             conn.execute(fields.insert().values(role=role.name, entity=fa.entity, field=fa.field, access=fa.access, source=source))
+    sync_org_units(conn, site_schema, registry)
     bump_version(conn, settings)

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crm_platform.engine import system_references
 from crm_platform.engine.records.errors import BadRequest, FieldError
 from crm_platform.engine.search_index import search_condition
 from crm_platform.metadata import field_types as ft
@@ -220,5 +221,7 @@ def order_by(entity: Entity, table: sa.Table, sort: Sequence[SortKey]) -> list[s
         f = entity.field_map.get(key.field)
         if f is not None and f.type == "picklist" and f.options:
             column = sa.case({value: rank for rank, value in enumerate(f.option_values)}, value=table.c[key.field], else_=len(f.options))
+        elif f is not None and f.system_target:  # a user / org unit sorts by its name
+            column = system_references.name_column(table.metadata.tables, f.system_target, table.c[key.field])
         keys.append(column.desc() if key.descending else column.asc())
     return [*keys, table.c.id.desc() if sort and sort[-1].descending else table.c.id.asc()]

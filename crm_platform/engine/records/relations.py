@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crm_platform.engine import system_references
 from crm_platform.engine.records.errors import FieldError, ValidationFailed
 from crm_platform.engine.records.serialize import row_to_dict
-from crm_platform.metadata.model import Entity, Registry
+from crm_platform.metadata.model import Entity, Field, Registry
 
 if TYPE_CHECKING:
     from crm_platform.engine.entity_tables import Schema
@@ -29,10 +30,9 @@ class RelationWriter:
         """Every reference and link must point at an existing, not deleted record."""
         errors: list[FieldError] = []
         for f in entity.fields:
-            if f.type in ("reference", "file") and values.get(f.name) is not None:
-                if not self._exists(f.entity if f.type == "reference" else None, [values[f.name]]):
-                    what = f.entity if f.type == "reference" else "file"
-                    errors.append(FieldError(f.name, f"{what} {values[f.name]} does not exist", "unknown_reference"))
+            if f.type in ("reference", "file") and values.get(f.name) is not None and not self._target_exists(f, values[f.name]):
+                what = ("user" if f.system_target == "user" else "org unit") if f.system_target else f.entity if f.type == "reference" else "file"
+                errors.append(FieldError(f.name, f"{what} {values[f.name]} does not exist", "unknown_reference"))
             if f.type == "many_to_many" and payload.links.get(f.name):
                 ids = payload.links[f.name]
                 missing = self._missing(f.entity or "", ids)
@@ -43,6 +43,11 @@ class RelationWriter:
                 for err in self.check(rows.entity, row_values, _empty_payload()):
                     errors.append(FieldError(f"{name}[{index}].{err.field}", err.message, err.code))
         return errors
+
+    def _target_exists(self, f: Field, value: int) -> bool:
+        if f.system_target:  # a user / org unit (engine/system_references.py)
+            return not system_references.missing_ids(self.conn, self.schema.system, f.system_target, [value])
+        return self._exists(f.entity if f.type == "reference" else None, [value])
 
     def _exists(self, entity: str | None, ids: list[int]) -> bool:
         return not (self._missing(entity, ids) if entity else self._missing_files(ids))

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crm_platform.engine import system_references
 from crm_platform.metadata.model import Entity, Registry
 from crm_platform.metadata.values import to_json
 
@@ -29,7 +30,8 @@ def row_to_dict(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
 def add_titles(conn: sa.Connection, registry: Registry, tables: Mapping[str, sa.Table], entity: Entity, records: Iterable[dict[str, Any]],
                users: sa.Table | None = None) -> None:
     """Add `_titles: {field: title}` to each record for its reference fields (one query per field),
-    and the owner's name when `users` (crm_user) is given."""
+    and the owner's name when `users` (crm_user) is given; with it too, the names of the users
+    and org units that `entity: user` / `entity: org_unit` fields refer to."""
     records = list(records)
     owners = {r["owner_id"] for r in records if r.get("owner_id") is not None}
     if users is not None and owners:
@@ -39,6 +41,9 @@ def add_titles(conn: sa.Connection, registry: Registry, tables: Mapping[str, sa.
                 r.setdefault("_titles", {})["owner_id"] = _title(names.get(r["owner_id"]), r["owner_id"])
     for f in entity.fields:
         if f.type != "reference" or not f.entity:
+            continue
+        if f.system_target:  # a user / org unit: its name (engine/system_references.py)
+            _add_system_titles(conn, users, f.system_target, f.name, records)
             continue
         target = registry.entity(f.entity)
         ids = {r[f.name] for r in records if r.get(f.name) is not None}
@@ -50,6 +55,16 @@ def add_titles(conn: sa.Connection, registry: Registry, tables: Mapping[str, sa.
         for r in records:
             if r.get(f.name) is not None:
                 r.setdefault("_titles", {})[f.name] = _title(titles.get(r[f.name]), r[f.name])
+
+
+def _add_system_titles(conn: sa.Connection, users: sa.Table | None, target: str, name: str, records: list[dict[str, Any]]) -> None:
+    ids = {r[name] for r in records if r.get(name) is not None}
+    if users is None or not ids:
+        return
+    names = system_references.titles(conn, system_references.system_tables_of(users), target, ids)
+    for r in records:
+        if r.get(name) is not None:
+            r.setdefault("_titles", {})[name] = _title(names.get(r[name]), r[name])
 
 
 def _title(value: Any, fallback: Any) -> str:

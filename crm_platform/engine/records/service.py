@@ -7,8 +7,9 @@ when any step fails.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from crm_platform.engine.column_types import utcnow
 from crm_platform.engine.duplicates import duplicate_check
 from crm_platform.engine.records.actor import Actor
 from crm_platform.engine.records.aggregates import table_for as aggregate_tables
-from crm_platform.engine.records.autonumber import next_number
+from crm_platform.engine.records.autonumber import next_numbers
 from crm_platform.engine.records.errors import (
     BadRequest,
     Conflict,
@@ -27,7 +28,13 @@ from crm_platform.engine.records.errors import (
     NotFound,
     ValidationFailed,
 )
-from crm_platform.engine.records.history import fields_changed_since, read_history, write_history
+from crm_platform.engine.records.history import (
+    add_reference_titles,
+    fields_changed_since,
+    history_rows,
+    read_history,
+    write_history,
+)
 from crm_platform.engine.records.list_query import ListQuery, Page, apply_query, order_by
 from crm_platform.engine.records.payload import ChildRows, Payload, parse_payload
 from crm_platform.engine.records.relations import RelationWriter
@@ -77,6 +84,18 @@ class RecordService:
         entity = self.entity(entity_name)
         with self.site.engine.connect() as conn:
             self._visible(conn, actor, entity, record_id, action)
+
+    def permitted_ids(self, actor: Actor, entity_name: str, ids: Any, action: str) -> set[int]:
+        """Which of `ids` the actor may `action` (update, delete...), in one query: what the
+        screens show buttons for. Empty when the role lacks the action."""
+        entity = self.entity(entity_name)
+        wanted = {i for i in ids if isinstance(i, int)}
+        if not wanted or not self.site.access.can(actor, entity, action):
+            return set()
+        table = self.table(entity)
+        allowed = self.site.access.row_filter(actor, entity, table, action)
+        with self.site.engine.connect() as conn:
+            return set(conn.execute(sa.select(table.c.id).where(table.c.id.in_(wanted), allowed)).scalars())
 
     def _visible(self, conn: sa.Connection, actor: Actor, entity: Entity, record_id: int, action: str, include_deleted: bool = False) -> Any:
         """The row when the actor may see it (else 404) and may do `action` on it (else 403)."""
@@ -153,17 +172,21 @@ class RecordService:
         with self.site.engine.connect() as conn:
             self._visible(conn, actor, entity, record_id, "read", include_deleted=True)
             rows = read_history(conn, self._system("crm_history"), self._system("crm_user"), entity.name, record_id)
+            add_reference_titles(conn, self.site.registry, self.site.schema.tables, entity, rows)
         hidden = self.site.access.hidden_fields(actor, entity)
         hidden |= {f"{name}_currency" for name in hidden}
         return [row for row in rows if row["field"] not in hidden]
 
     # -- writes --------------------------------------------------------------------------
-    def create(self, actor: Actor, entity_name: str, data: Any) -> dict[str, Any]:
+    def create(self, actor: Actor, entity_name: str, data: Any, *, check_duplicates: bool = False) -> dict[str, Any]:
+        """A new record. `check_duplicates` (the API's and the form's creates): a record that looks
+        like one the actor may read (the pack's duplicate rules) is refused with PossibleDuplicate
+        (409) and nothing is saved; `"ignore_duplicates": true | false` in `data` overrides it."""
         entity = self.entity(entity_name)
         if entity.child_of:
             raise BadRequest(f"{entity.name} rows are created through their {entity.child_of}")
         self.site.access.require(actor, entity, "create")
-        data, check_duplicates = duplicate_check(self.site, actor, entity, data)  # engine/duplicates.py
+        data, duplicates = duplicate_check(self.site, actor, entity, data, check_duplicates)  # engine/duplicates.py
         payload = parse_payload(self.site.registry, entity, data)
         flow = self.site.workflows.of(entity.name)
         if flow is not None:
@@ -175,7 +198,7 @@ class RecordService:
         timer_jobs: list[int] = []
         with self.site.engine.begin() as conn:
             record_id = self._insert(conn, actor, entity, payload)
-            check_duplicates(conn, record_id)
+            duplicates(conn, record_id)
             if flow is not None:
                 timer_jobs = self.site.workflows.start(conn, flow, record_id, actor)
             record = self._get(conn, actor, entity, record_id)
@@ -200,6 +223,12 @@ class RecordService:
                 access.check_writes(actor, rows.entity, values)
 
     def _insert(self, conn: sa.Connection, actor: Actor, entity: Entity, payload: Payload, parent_id: int | None = None) -> int:
+        values = self.new_values(conn, actor, entity, payload)
+        return self.write_new(conn, actor, entity, [(payload, values)], parent_id)[0]
+
+    def new_values(self, conn: sa.Connection, actor: Actor, entity: Entity, payload: Payload) -> dict[str, Any]:
+        """What a new record is stored with (defaults, formulas), checked (required fields,
+        references, rules); ValidationFailed naming every problem. Nothing is written."""
         values = dict(payload.values)
         self._apply_defaults(entity, values)
         hooks = self.hooks
@@ -217,28 +246,44 @@ class RecordService:
             errors += hooks.check(conn, actor, entity, {**values, "owner_id": actor.user_id, "unit_id": actor.unit_id}, None, set(payload.values), child_rows)
         if errors:
             raise ValidationFailed(errors)
+        return values
+
+    def write_new(self, conn: sa.Connection, actor: Actor, entity: Entity, rows: Sequence[tuple[Payload, dict[str, Any]]],
+                  parent_id: int | None = None) -> builtins.list[int]:
+        """Insert new records checked by `new_values`, in order, with as few statements as they
+        allow (an import writes hundreds at once): auto-numbers, system columns, child rows,
+        links, history, roll-ups. Returns their ids."""
         now = utcnow()
         today = now.date()
         for f in entity.fields:
             if f.type == "auto_number":
-                values[f.name] = next_number(conn, self._system("crm_autonumber"), entity.name, f, today)
+                numbers = next_numbers(conn, self._system("crm_autonumber"), entity.name, f, today, len(rows))
+                for (_payload, values), number in zip(rows, numbers, strict=True):
+                    values[f.name] = number
         system: dict[str, Any] = {"created_at": now, "updated_at": now, "created_by": actor.user_id, "updated_by": actor.user_id, "version": 1}
         if entity.owned:
             system["owner_id"] = actor.user_id
             system["unit_id"] = actor.unit_id
         if parent_id is not None:
             system["parent_id"] = parent_id
-        table = self.table(entity)
-        record_id = conn.execute(table.insert().values(**system, **values).returning(table.c.id)).scalar_one()
+        record_ids = insert_rows(conn, self.table(entity), [{**system, **values} for _payload, values in rows])
         relations = self._relations(conn)
-        changes: dict[str, tuple[Any, Any]] = {k: (None, v) for k, v in values.items() if v is not None}
-        for name, rows in payload.children.items():
-            changes[name] = (None, relations.replace_children(actor, entity, record_id, rows, self._insert_child))
-        for name, ids in payload.links.items():
-            changes[name] = (None, relations.replace_links(entity, name, record_id, ids))
-        write_history(conn, self._system("crm_history"), entity.name, record_id, 1, "create", changes, actor.user_id, now)
-        self.hooks.propagate(conn, actor, entity, None, {**system, **values, "id": record_id})
-        return record_id
+        history: builtins.list[dict[str, Any]] = []
+        for record_id, (payload, values) in zip(record_ids, rows, strict=True):
+            changes: dict[str, tuple[Any, Any]] = {k: (None, v) for k, v in values.items() if v is not None}
+            for name, children in payload.children.items():
+                changes[name] = (None, relations.replace_children(actor, entity, record_id, children, self._insert_child))
+            for name, ids in payload.links.items():
+                changes[name] = (None, relations.replace_links(entity, name, record_id, ids))
+            if len(rows) == 1:
+                write_history(conn, self._system("crm_history"), entity.name, record_id, 1, "create", changes, actor.user_id, now)
+            else:  # a batch: one insert for the history of all its records
+                history += history_rows(entity.name, record_id, 1, "create", changes, actor.user_id, now)
+        if history:
+            conn.execute(self._system("crm_history").insert(), history)
+        for record_id, (_payload, values) in zip(record_ids, rows, strict=True):
+            self.hooks.propagate(conn, actor, entity, None, {**system, **values, "id": record_id})
+        return record_ids
 
     @property
     def hooks(self) -> RuleHooks:
@@ -446,3 +491,19 @@ def _stored_row(entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             result[key] = value
     return result
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT the rows in order, one executemany per run of rows naming the same columns; their ids."""
+    ids: list[int] = []
+    start = 0
+    while start < len(rows):
+        end = start + 1
+        while end < len(rows) and rows[end].keys() == rows[start].keys():
+            end += 1
+        if end - start == 1:
+            ids.append(conn.execute(table.insert().values(**rows[start]).returning(table.c.id)).scalar_one())
+        else:
+            ids += conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows[start:end]).scalars().all()
+        start = end
+    return ids

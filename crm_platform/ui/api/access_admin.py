@@ -1,5 +1,7 @@
 """Administration over the API: roles and grants, field access, org units, users, reassignment;
-and sharing one record (by whoever may update it)."""
+and sharing one record (by whoever may update it). Changes to roles, the matrix, field access and
+the org tree are versions of the site layer (layered_admin: answered with the version's id);
+users, their roles and shares are data and change in place."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_platform.engine.permissions.layered_admin import KEEP, LayeredAccessAdmin
 from crm_platform.engine.records.errors import FieldError, NotFound, ValidationFailed
 from crm_platform.ui.responses import json_response, no_content, read_json
 
@@ -34,18 +37,42 @@ async def list_roles(request: Request) -> Response:
     return json_response({"data": _admin(request).permissions.list_roles()})
 
 
+def _by(request: Request) -> str:
+    return str(request.state.actor.username)
+
+
+def _text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValidationFailed([FieldError(key, f"{key} must be a string")])
+    return value
+
+
 async def create_role(request: Request) -> Response:
     site = _admin(request)
     data = await _body(request, "name", "label_en")
-    site.permissions.create_role(str(data["name"]), str(data["label_en"]), data.get("label_zh"))
-    return json_response({"name": data["name"]}, status=201)
+    version = LayeredAccessAdmin(site).create_role(str(data["name"]), str(data["label_en"]), _text(data, "label_zh"), _by(request))
+    return json_response({"name": data["name"], "layer_version": version.id}, status=201)
+
+
+async def update_role(request: Request) -> Response:
+    """{label_en?, label_zh?, includes?: [role, ...]}"""
+    site = _admin(request)
+    data = await _body(request)
+    includes = data.get("includes")
+    if includes is not None and (not isinstance(includes, list) or not all(isinstance(i, str) for i in includes)):
+        raise ValidationFailed([FieldError("includes", "a list of role names")])
+    version = LayeredAccessAdmin(site).update_role(request.path_params["role"], _by(request), label_en=_text(data, "label_en"),
+                                                   label_zh=_text(data, "label_zh"), includes=includes)
+    return json_response({"name": request.path_params["role"], "layer_version": version.id})
 
 
 async def grant(request: Request) -> Response:
     site = _admin(request)
     data = await _body(request, "entity", "action", "scope")
-    site.permissions.grant(request.path_params["role"], str(data["entity"]), str(data["action"]), str(data["scope"]))
-    return json_response({"role": request.path_params["role"], **{k: data[k] for k in ("entity", "action", "scope")}}, status=201)
+    role = request.path_params["role"]
+    version = LayeredAccessAdmin(site).set_matrix(role, {(str(data["entity"]), str(data["action"])): str(data["scope"])}, _by(request))
+    return json_response({"role": role, **{k: data[k] for k in ("entity", "action", "scope")}, "layer_version": version.id if version else None}, status=201)
 
 
 async def revoke(request: Request) -> Response:
@@ -53,31 +80,48 @@ async def revoke(request: Request) -> Response:
     entity, action = request.query_params.get("entity"), request.query_params.get("action")
     if not entity or not action:
         raise ValidationFailed([FieldError("entity", "entity and action query parameters are required", "required")])
-    site.permissions.revoke(request.path_params["role"], entity, action)
+    LayeredAccessAdmin(site).set_matrix(request.path_params["role"], {(entity, action): None}, _by(request))
     return no_content()
 
 
 async def field_access(request: Request) -> Response:
     site = _admin(request)
     data = await _body(request, "entity", "field")
-    site.permissions.set_field_access(request.path_params["role"], str(data["entity"]), str(data["field"]), data.get("access"))
+    LayeredAccessAdmin(site).set_field_access(request.path_params["role"], str(data["entity"]), str(data["field"]), _text(data, "access"), _by(request))
     return no_content()
 
 
 async def list_units(request: Request) -> Response:
     site = _admin(request)
-    units = site.schema.system["crm_org_unit"]
-    with site.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(sa.select(units.c.id, units.c.name, units.c.kind, units.c.parent_id, units.c.path).order_by(units.c.path)).mappings()]
-    return json_response({"data": rows})
+    return json_response({"data": [u.as_dict() for u in LayeredAccessAdmin(site).units()]})
+
+
+def _unit_id(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ValidationFailed([FieldError(key, f"{key} must be a unit id or null")])
+    return value
 
 
 async def create_unit(request: Request) -> Response:
+    """{name, kind, name_zh?, parent_id?}"""
     site = _admin(request)
     data = await _body(request, "name", "kind")
-    parent = data.get("parent_id")
-    unit_id = site.permissions.create_unit(str(data["name"]), str(data["kind"]), parent if isinstance(parent, int) else None)
+    unit_id = LayeredAccessAdmin(site).create_unit(str(data["name"]), str(data["kind"]), _unit_id(data, "parent_id"), _by(request), name_zh=_text(data, "name_zh"))
     return json_response({"id": unit_id}, status=201)
+
+
+async def update_unit(request: Request) -> Response:
+    """{name?, name_zh?, kind?, parent_id? (null: the top), archived?}"""
+    site = _admin(request)
+    data = await _body(request)
+    archived = data.get("archived")
+    if archived is not None and not isinstance(archived, bool):
+        raise ValidationFailed([FieldError("archived", "true or false")])
+    version = LayeredAccessAdmin(site).update_unit(request.path_params["id"], _by(request), name_en=_text(data, "name"), name_zh=_text(data, "name_zh"),
+                                                   kind=_text(data, "kind"), parent_id=_unit_id(data, "parent_id") if "parent_id" in data else KEEP,
+                                                   archived=archived)
+    return json_response({"id": request.path_params["id"], "layer_version": version.id})
 
 
 def _user_json(site: Any, row: Any) -> dict[str, Any]:
@@ -159,8 +203,10 @@ routes = [
     Route("/admin/roles/{role:str}/grants", grant, methods=["POST"]),
     Route("/admin/roles/{role:str}/grants", revoke, methods=["DELETE"]),
     Route("/admin/roles/{role:str}/fields", field_access, methods=["PUT"]),
+    Route("/admin/roles/{role:str}", update_role, methods=["PATCH"]),
     Route("/admin/units", list_units, methods=["GET"]),
     Route("/admin/units", create_unit, methods=["POST"]),
+    Route("/admin/units/{id:int}", update_unit, methods=["PATCH"]),
     Route("/admin/users", list_users, methods=["GET"]),
     Route("/admin/users", create_user, methods=["POST"]),
     Route("/admin/users/{id:int}", update_user, methods=["PATCH"]),

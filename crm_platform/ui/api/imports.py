@@ -2,10 +2,14 @@
 
     POST /api/v1/imports   multipart: file, entity, mapping (JSON: {"column header": "field"} or a list
                            per column; omitted: suggested from the headers), key (a field or "id"; omitted:
-                           always create), mode ("all" | "valid"), dry_run ("true" | "false")
-        dry_run=true  -> 200 {total, created, updated, failed, valid, written: false, errors: [{row, column, field, value, reason, code}], mapping}
+                           always create), mode ("all" | "valid"), duplicates ("skip" | "import" | "update": rows
+                           that look like an existing record or an earlier row; "update" needs a key; default
+                           "skip"), dry_run ("true" | "false")
+        dry_run=true  -> 200 {total, created, updated, failed, skipped, valid, written: false,
+                              errors: [{row, column, field, value, reason, code}],
+                              duplicates: [{row, title, action, matches: [{entity, id, row, title, score, url, reasons}]}], mapping}
         otherwise     -> 202 {id, job_id, status, progress_url}: the import runs as a background job
-    GET  /api/v1/imports/<id>  -> {status, total, done, created, updated, failed, percent, errors, ...}
+    GET  /api/v1/imports/<id>  -> {status, total, done, created, updated, failed, skipped, percent, errors, duplicates, ...}
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ async def create(request: Request) -> Response:
             mapping = parse_mapping(json.loads(raw_mapping), table.headers)
         except json.JSONDecodeError as exc:
             raise BadRequest(f"mapping is not valid JSON: {exc}", [FieldError("mapping", str(exc), "json")]) from None
-    settings = ImportSettings(mapping, _text(form, "key"), _text(form, "mode") or "all")
+    settings = ImportSettings(mapping, _text(form, "key"), _text(form, "mode") or "all", _text(form, "duplicates") or "skip")
     if (_text(form, "dry_run") or "").lower() in TRUE:
         importer = Importer(site, actor, entity.name, table, settings)
         result = await run_in_threadpool(importer.run, True)

@@ -40,6 +40,8 @@ def _value_schema(f: Field) -> dict[str, Any]:
         schema = {"type": "string", "enum": list(f.option_values)}
     elif kind == "multi_picklist":
         schema = {"type": "array", "items": {"type": "string", "enum": list(f.option_values)}}
+    elif f.system_target:  # a user / org unit: the API also takes a username / unit name or path
+        schema = {"type": ["integer", "string"], "description": "id or username of a user" if f.system_target == "user" else "id, name or path (Group / Sales) of an org unit"}
     elif kind in ("reference", "file"):
         schema = {"type": "integer", "minimum": 1, "description": f"id of a {f.entity or 'file'} record"}
     elif kind == "many_to_many":

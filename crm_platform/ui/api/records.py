@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_platform.engine import system_references
 from crm_platform.engine.records.errors import BadRequest, FieldError
 from crm_platform.engine.records.list_query import parse_list_params
 from crm_platform.ui.responses import json_response, no_content, read_json
@@ -15,6 +16,11 @@ from crm_platform.ui.responses import json_response, no_content, read_json
 
 def _site(request: Request):  # type: ignore[no-untyped-def]
     return request.app.state.site
+
+
+def _names_to_ids(site, entity_name: str, data: object) -> object:  # type: ignore[no-untyped-def]
+    """A username or org-unit name given for a user / org-unit field becomes its id (422 when none matches)."""
+    return system_references.names_to_ids(site.engine, site.schema.system, site.records.entity(entity_name), data)
 
 
 async def list_records(request: Request) -> Response:
@@ -38,8 +44,8 @@ async def list_records(request: Request) -> Response:
 
 async def create_record(request: Request) -> Response:
     site = _site(request)
-    data = await read_json(request)
-    record = site.records.create(request.state.actor, request.path_params["entity"], data)
+    data = _names_to_ids(site, request.path_params["entity"], await read_json(request))
+    record = site.records.create(request.state.actor, request.path_params["entity"], data, check_duplicates=True)  # 409 possible_duplicate
     location = f"/api/v1/records/{request.path_params['entity']}/{record['id']}"
     return json_response(record, status=201, headers={"Location": location})
 
@@ -53,7 +59,7 @@ async def get_record(request: Request) -> Response:
 
 async def update_record(request: Request) -> Response:
     site = _site(request)
-    data = await read_json(request)
+    data = _names_to_ids(site, request.path_params["entity"], await read_json(request))
     record = site.records.update(request.state.actor, request.path_params["entity"], request.path_params["id"], data)
     return json_response(record)
 

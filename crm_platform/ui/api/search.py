@@ -1,14 +1,13 @@
-"""Search over the API: global search across entities, the possible duplicates of a record
-before it is created, and the duplicate check of POST /api/v1/records/<entity>.
+"""Search over the API: global search across entities and the possible duplicates of a record
+before it is created.
 
 GET  /api/v1/search?q=text[&limit=5][&entity=account&entity=contact]
      -> {"query": ..., "groups": [{"entity", "label", "more", "list_url", "api_url", "data": [records]}]}
 POST /api/v1/duplicates/{entity} {"name": ..., "phone": ...}
      -> {"matches": [{"entity", "id", "title", "score", "url", "reasons": [...]}]}
-Both answer only with records the caller may read.
-POST /api/v1/records/{entity}
-     the records API's create (ui/api/records.py) with the duplicate check switched on: this
-     route is listed before it in app.py; 409 `possible_duplicate` unless "ignore_duplicates": true
+Both answer only with records the caller may read. (The create, POST /api/v1/records/{entity},
+asks the record service for the duplicate check itself: 409 `possible_duplicate` unless
+"ignore_duplicates": true.)
 """
 
 from __future__ import annotations
@@ -17,11 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm_platform.engine.duplicates import DuplicateFinder, checking_duplicates
+from crm_platform.engine.duplicates import DuplicateFinder
 from crm_platform.engine.global_search import PER_ENTITY, global_search
 from crm_platform.engine.records.errors import BadRequest, FieldError
 from crm_platform.engine.records.payload import parse_payload
-from crm_platform.ui.api import records as records_api
 from crm_platform.ui.responses import json_response, read_json
 
 
@@ -53,14 +51,7 @@ async def duplicates(request: Request) -> Response:
     return json_response({"matches": [m.as_dict() for m in matches]})
 
 
-async def create_record(request: Request) -> Response:
-    """POST /api/v1/records/{entity}: the records API's create, checked for possible duplicates."""
-    with checking_duplicates():
-        return await records_api.create_record(request)
-
-
 routes = [
-    Route("/records/{entity:str}", create_record, methods=["POST"]),
     Route("/search", search, methods=["GET"]),
     Route("/duplicates/{entity:str}", duplicates, methods=["POST"]),
 ]

@@ -1,5 +1,7 @@
 """Administration screens: users (unit, manager, roles, reassignment), roles with a permission
-matrix and field access, and the org tree. Administrators only."""
+matrix, label, includes and field access, and the org tree (add, rename, move, archive).
+Administrators only. Users are data and change in place; every change to a role or the org tree
+is a version of the site layer (layered_admin), listed with its diff under the designer."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from crm_platform.engine.permissions.layered_admin import LayeredAccessAdmin
 from crm_platform.engine.records.errors import NotFound, RecordError
 from crm_platform.metadata.access import ACTIONS, SCOPES, UNIT_KINDS
 from crm_platform.ui.screens.common import form_data, site_of
@@ -22,13 +25,20 @@ def _site(request: Request) -> Any:
     return site
 
 
-def _units(site: Any) -> list[dict[str, Any]]:
-    units = site.schema.system["crm_org_unit"]
-    with site.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(sa.select(units).order_by(units.c.path)).mappings()]
-    for row in rows:
-        row["depth"] = row["path"].count("/") - 2
-    return rows
+def _units(site: Any) -> list[Any]:
+    return LayeredAccessAdmin(site).units()
+
+
+def _by(request: Request) -> str:
+    return str(request.state.actor.username)
+
+
+def _message(exc: RecordError) -> str:
+    return "; ".join(d.message for d in exc.details) or exc.message
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 19 else None
 
 
 def _users(site: Any) -> list[dict[str, Any]]:
@@ -102,21 +112,21 @@ async def roles_page(request: Request, error: str | None = None, status: int = 2
 
 
 async def save_matrix(request: Request) -> Response:
-    """Apply the matrix of one role: each cell is a scope or empty (no grant)."""
+    """Apply the matrix of one role as a layer version: each cell sent is a scope or empty (no grant)."""
     site = _site(request)
     role = request.path_params["role"]
     form = await form_data(request)
-    current = {(g["entity"], g["action"]): g["scope"] for r in site.permissions.list_roles() if r["name"] == role for g in r["grants"]}
-    entities = ["*", *site.registry.entities]
-    for entity in entities:
-        for action in ACTIONS:
-            value = form.get(f"cell:{entity}:{action}")
-            wanted = value if isinstance(value, str) and value in SCOPES else None
-            if wanted != current.get((entity, action)):
-                if wanted is None:
-                    site.permissions.revoke(role, entity, action)
-                else:
-                    site.permissions.grant(role, entity, action, wanted)
+    cells: dict[tuple[str, str], str | None] = {}
+    for key, value in form.multi_items():
+        entity, _, action = key.removeprefix("cell:").partition(":")
+        if key.startswith("cell:") and action in ACTIONS and (entity == "*" or entity in site.registry.entities):
+            cells[(entity, action)] = value if isinstance(value, str) and value in SCOPES else None
+    try:
+        LayeredAccessAdmin(site).set_matrix(role, cells, _by(request))
+    except RecordError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return await roles_page(request, _message(exc), status=422)
     return RedirectResponse(f"/admin/roles?role={role}", status_code=303)
 
 
@@ -125,10 +135,25 @@ async def create_role(request: Request) -> Response:
     form = await form_data(request)
     name = str(form.get("name", "")).strip()
     try:
-        site.permissions.create_role(name, str(form.get("label_en") or name), str(form.get("label_zh") or "") or None)
+        LayeredAccessAdmin(site).create_role(name, str(form.get("label_en") or name), str(form.get("label_zh") or "") or None, _by(request))
     except RecordError as exc:
-        return await roles_page(request, "; ".join(d.message for d in exc.details) or exc.message, status=422)
+        return await roles_page(request, _message(exc), status=422)
     return RedirectResponse(f"/admin/roles?role={name}", status_code=303)
+
+
+async def update_role(request: Request) -> Response:
+    """A role's labels and the roles it includes."""
+    site = _site(request)
+    role = request.path_params["role"]
+    form = await form_data(request)
+    try:
+        LayeredAccessAdmin(site).update_role(role, _by(request), label_en=str(form.get("label_en") or ""), label_zh=str(form.get("label_zh") or ""),
+                                             includes=[str(r) for r in form.getlist("includes") if r])
+    except RecordError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return await roles_page(request, _message(exc), status=422)
+    return RedirectResponse(f"/admin/roles?role={role}", status_code=303)
 
 
 async def set_field(request: Request) -> Response:
@@ -139,9 +164,11 @@ async def set_field(request: Request) -> Response:
     access = form.get("access")
     entity, _, field = spec.partition(".")
     try:
-        site.permissions.set_field_access(role, entity, field, access if access in ("hidden", "read_only") else None)
+        LayeredAccessAdmin(site).set_field_access(role, entity, field, access if access in ("hidden", "read_only") else None, _by(request))
     except RecordError as exc:
-        return await roles_page(request, "; ".join(d.message for d in exc.details) or exc.message, status=422)
+        if isinstance(exc, NotFound):
+            raise
+        return await roles_page(request, _message(exc), status=422)
     return RedirectResponse(f"/admin/roles?role={role}", status_code=303)
 
 
@@ -153,11 +180,33 @@ async def units_page(request: Request, error: str | None = None, status: int = 2
 async def create_unit(request: Request) -> Response:
     site = _site(request)
     form = await form_data(request)
-    parent = form.get("parent_id")
     try:
-        site.permissions.create_unit(str(form.get("name", "")).strip() or "?", str(form.get("kind", "")), int(parent) if isinstance(parent, str) and parent.isdigit() else None)
+        LayeredAccessAdmin(site).create_unit(str(form.get("name", "")).strip(), str(form.get("kind", "")), _int(form.get("parent_id")), _by(request),
+                                             name_zh=str(form.get("name_zh") or ""))
     except RecordError as exc:
-        return await units_page(request, "; ".join(d.message for d in exc.details) or exc.message, status=422)
+        return await units_page(request, _message(exc), status=422)
+    return RedirectResponse("/admin/units", status_code=303)
+
+
+async def update_unit(request: Request) -> Response:
+    """Rename, change the kind, move, archive or restore a unit (the button pressed says which)."""
+    site = _site(request)
+    form = await form_data(request)
+    action = str(form.get("action") or "save")
+    changes: dict[str, Any] = {}
+    if action == "archive":
+        changes["archived"] = True
+    elif action == "restore":
+        changes["archived"] = False
+    else:
+        changes.update(name_en=str(form.get("name") or ""), name_zh=str(form.get("name_zh") or ""), kind=str(form.get("kind") or "") or None,
+                       parent_id=_int(form.get("parent_id")))
+    try:
+        LayeredAccessAdmin(site).update_unit(request.path_params["id"], _by(request), **changes)
+    except RecordError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return await units_page(request, _message(exc), status=422)
     return RedirectResponse("/admin/units", status_code=303)
 
 
@@ -170,6 +219,8 @@ routes = [
     Route("/admin/roles", create_role, methods=["POST"]),
     Route("/admin/roles/{role:str}/matrix", save_matrix, methods=["POST"]),
     Route("/admin/roles/{role:str}/fields", set_field, methods=["POST"]),
+    Route("/admin/roles/{role:str}", update_role, methods=["POST"]),
     Route("/admin/units", units_page, methods=["GET"]),
     Route("/admin/units", create_unit, methods=["POST"]),
+    Route("/admin/units/{id:int}", update_unit, methods=["POST"]),
 ]

@@ -210,7 +210,7 @@ def _field_context(request: Request, entity: Entity, ftype: str, values: dict[st
     targets = sorted((e for e in registry.entities.values() if not e.child_of), key=lambda e: e.name)
     action = f"/admin/design/entities/{entity.name}/" + (f"fields/{editing}" if editing else "new-field")
     return {"entity": entity, "ftype": ftype, "values": values, "errors": errors, "editing": editing, "props": props,
-            "targets": targets, "children": registry.children_of(entity.name), "on_delete": ft.ON_DELETE, "action": action,
+            "targets": targets, "system_targets": tuple(ft.SYSTEM_TARGETS), "children": registry.children_of(entity.name), "on_delete": ft.ON_DELETE, "action": action,
             "result_types": ft.FORMULA_RESULT_TYPES, "type_groups": TYPE_GROUPS, "form_mode": form_mode(registry, entity),
             "has_form": registry.forms.get(f"{entity.name}.{edits.MAIN_FORM}") is not None, "error": None}
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 
+from crm_platform.engine import system_references
 from crm_platform.metadata import field_types as ft
 from crm_platform.metadata.model import Entity, Field, Form, FormSection, Label
 from crm_platform.ui.display import form_value
@@ -25,7 +26,26 @@ ORIGINAL_PREFIX = "__orig__"
 
 
 def widget_of(field: Field) -> str:
-    return WIDGETS[field.type]
+    """The widget of a field; a reference to a user or an org unit is a select of them
+    (`choice`, its options in the form context's link_options), not a record type-ahead."""
+    return "choice" if field.system_target else WIDGETS[field.type]
+
+
+def system_reference_options(site: Any, entity: Entity, values: dict[str, Any]) -> dict[str, list[system_references.Choice]]:
+    """The choices of the user / org-unit selects of a form (child rows' fields included), by
+    field name: active users or the org tree, plus whatever the form currently shows."""
+    fields = [f for f in entity.fields if f.system_target]
+    for f in entity.fields:
+        if f.type == "child_table" and f.entity:
+            fields += [cf for cf in site.registry.entity(f.entity).fields if cf.system_target]
+    if not fields:
+        return {}
+    options: dict[str, list[system_references.Choice]] = {}
+    with site.engine.connect() as conn:
+        for f in fields:
+            keep = [int(v) for key, v in values.items() if (key == f.name or key.endswith(f"-{f.name}")) and isinstance(v, str) and v.isdigit()]
+            options[f.name] = system_references.choices(conn, site.schema.system, f.system_target or "", keep)
+    return options
 
 
 def layout(entity: Entity, form: Form | None) -> list[FormSection]:

@@ -18,12 +18,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from crm_platform.engine.imports import MODES, ImportSettings, targets
+from crm_platform.engine.duplicates import rules_of
+from crm_platform.engine.imports import DUPLICATE_CHOICES, MODES, ImportSettings, targets
 from crm_platform.engine.imports_store import DRAFT, REFUSED, ImportStore
 from crm_platform.engine.records.errors import BadRequest, FieldError, NotFound, RecordError
 from crm_platform.engine.reports import Reports, ReportSpec
 from crm_platform.metadata.model import Entity, Field
-from crm_platform.ui.display import CURRENCY_SIGNS, display_value
+from crm_platform.ui.display import currency_sign, display_value
 from crm_platform.ui.i18n import translate
 from crm_platform.ui.screens.common import form_data, site_of
 from crm_platform.ui.screens.list_routes import EXPORT_BATCH, _csv_safe, _params
@@ -80,6 +81,7 @@ def _page(request: Request, entity: Entity, import_id: int, result: dict[str, An
     if progress["entity"] != entity.name:
         raise NotFound(f"import {import_id} not found")
     context: dict[str, Any] = {"entity": entity, "progress": progress, "result": result, "error": error, "modes": MODES,
+                               "duplicate_choices": DUPLICATE_CHOICES, "checks_duplicates": rules_of(site).of(entity.name) is not None,
                                "editable": progress["status"] in (DRAFT, REFUSED), "columns": [], "targets": [], "settings": None}
     if context["editable"] and block is None:
         row, table = store.source(actor, import_id)
@@ -107,7 +109,9 @@ def _settings_from(form: Any, store: ImportStore, actor: Any, import_id: int) ->
         mapping.append(value if isinstance(value, str) and value else None)
     key = form.get("key")
     mode = form.get("mode")
-    return ImportSettings(mapping, key if isinstance(key, str) and key else None, mode if mode in MODES else "all")
+    duplicates = form.get("duplicates")
+    return ImportSettings(mapping, key if isinstance(key, str) and key else None, mode if mode in MODES else "all",
+                          duplicates if isinstance(duplicates, str) and duplicates else "skip")
 
 
 async def check(request: Request) -> Response:
@@ -242,8 +246,7 @@ def _record_cell(sheet: Any, f: Field, record: dict[str, Any], lang: str) -> Any
         return _number_cell(sheet, value, "0")
     if kind in ("decimal", "money", "percent") and (number := _decimal(value)) is not None:
         if kind == "money":
-            currency = record.get(f"{f.name}_currency") or f.currency or ""
-            sign = CURRENCY_SIGNS.get(currency, currency + " ").replace('"', "")
+            sign = currency_sign(f, record).replace('"', "")
             return _number_cell(sheet, number, f'"{sign}"#,##0.00')
         return _number_cell(sheet, number, '0.####"%"' if kind == "percent" else None)
     if kind == "date":

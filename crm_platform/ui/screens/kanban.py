@@ -46,8 +46,20 @@ def _board(request: Request, entity: Entity, field: Field, message: str | None =
     view = site.registry.default_list_view(entity.name)
     card_fields = [entity.field(c) for c in (view.columns if view else ()) if c in entity.field_map and c not in (field.name, entity.title_field)][:3]
     picklists = [f for f in entity.fields if f.type == "picklist"]
-    context = {"entity": entity, "field": field, "columns": columns, "card_fields": card_fields, "picklists": picklists, "message": message, "search": search or ""}
+    context = {"entity": entity, "field": field, "columns": columns, "card_fields": card_fields, "picklists": picklists, "message": message, "search": search or "",
+               "can_create": site.access.can(request.state.actor, entity, "create"), "movable": _movable(site, request.state.actor, entity, field, columns)}
     return render(request, "kanban.html", context, status=status)
+
+
+def _movable(site: Any, actor: Any, entity: Entity, field: Field, columns: list[Column]) -> set[int]:
+    """The cards the user may move: those they may update, and on a workflow's field every card
+    when their role is granted one of its transitions by name (the move says why when the
+    transition is refused for that card)."""
+    ids = [r["id"] for column in columns for r in column.records]
+    flow = site.workflows.of(entity.name)
+    if flow is not None and flow.field == field.name and any(site.access.can(actor, entity, f"transition:{t.name}") for t in flow.transitions):
+        return set(ids)
+    return site.records.permitted_ids(actor, entity.name, ids, "update")
 
 
 def _field(entity: Entity, name: str | None) -> Field:

@@ -7,12 +7,14 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from crm_platform.engine import system_references
 from crm_platform.engine.records.errors import BadRequest
 from crm_platform.engine.records.list_query import ListQuery
 from crm_platform.engine.saved_views import SavedViews
@@ -41,16 +43,35 @@ async def list_page(request: Request) -> Response:
     reference_titles = _filter_titles(site, request.state.actor, screen)
     context = {"screen": screen, "entity": entity, "sort_param": sort_param, "kanban_field": kanban_field_of(entity),
                "saved_views": SavedViews(site).of(request.state.actor.user_id, entity.name) if request.state.actor.user_id else [],
-               "reference_titles": reference_titles}
+               "reference_titles": reference_titles, "system_choices": _system_choices(site, screen), **list_permissions(site, request.state.actor, entity, screen)}
     block = "results" if is_htmx(request) and request.headers.get("hx-target") == "results" else None
     return render(request, "list.html", context, block=block)
+
+
+def list_permissions(site: Any, actor: Any, entity: Any, screen: ListScreen) -> dict[str, Any]:
+    """What the list offers this user: New and Import (create), Export (export), and the rows
+    they may delete (a checkbox each, and Delete selected when there is one)."""
+    ids = [r["id"] for r in screen.page.records] if screen.page else []
+    return {"can": {action: site.access.can(actor, entity, action) for action in ("create", "export", "delete")},
+            "deletable": site.records.permitted_ids(actor, entity.name, ids, "delete")}
+
+
+def _system_choices(site: Any, screen: ListScreen) -> dict[str, list[system_references.Choice]]:
+    """The options of user / org-unit filters (engine/system_references.py), by parameter."""
+    controls = [c for c in screen.filters if c.kind == "reference" and c.field.system_target]
+    if not controls:
+        return {}
+    with site.engine.connect() as conn:
+        return {c.params[0]: system_references.choices(conn, site.schema.system, c.field.system_target or "",
+                                                       [int(v) for v in c.values.values() if v and v.isdigit()])
+                for c in controls}
 
 
 def _filter_titles(site, actor, screen: ListScreen) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Titles for reference filters that are set, so the filter box shows a name, not an id."""
     titles: dict[str, str] = {}
     for control in screen.filters:
-        if control.kind != "reference":
+        if control.kind != "reference" or control.field.system_target:
             continue
         param = control.params[0]
         value = control.values.get(param)

@@ -1,14 +1,14 @@
-"""Duplicates on the screens: the merge screen, the form's live duplicate warning and its
-"save anyway".
+"""Duplicates on the screens: the merge screen, the form's live duplicate warning and the route
+of its "save anyway".
 
 GET  /app/<entity>/<id>/merge               the record's possible duplicates and a search, to pick the other record
 GET  /app/<entity>/<id>/merge?with=<other>  side by side: pick per field which value survives
 POST /app/<entity>/<id>/merge               merge <other> into <id> (engine/merge.py), then show the survivor
 POST /app/<entity>/duplicates               the new-record form's warning (htmx, as the user types)
-POST /app/<entity>/new                      the form's save (record_routes.create) with the duplicate check switched
-                                            on: listed before record_routes in app.py; a possible duplicate
-                                            comes back as the form with a warning (409)
-POST /app/<entity>/new/anyway               the form's "save anyway": create without the duplicate check
+POST /app/<entity>/new/anyway               the form's "save anyway" (record_routes.create_anyway): create without
+                                            the duplicate check; the form's save (record_routes.create) asks the
+                                            record service for it, and a possible duplicate comes back as the form
+                                            with a warning (409)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from crm_platform.engine.duplicates import DuplicateFinder, checking_duplicates, ignoring_duplicates
+from crm_platform.engine.duplicates import DuplicateFinder
 from crm_platform.engine.merge import MergeService
 from crm_platform.engine.records.errors import Conflict, NotFound, RecordError, ValidationFailed
 from crm_platform.engine.records.list_query import ListQuery
@@ -129,23 +129,14 @@ async def duplicate_warning(request: Request) -> Response:
     return render(request, "merge.html", {"entity": entity, "matches": matches}, block="duplicate_warning")
 
 
-async def create_checked(request: Request) -> Response:
-    """The new-record form's save, checked for possible duplicates."""
-    _entity(request)
-    with checking_duplicates():
-        return await record_routes.create(request)
-
-
 async def save_anyway(request: Request) -> Response:
     """The form's "save anyway" after a duplicate warning: the same save, without the check."""
     _entity(request)
-    with ignoring_duplicates():
-        return await record_routes.create(request)
+    return await record_routes.create_anyway(request)
 
 
 routes = [
     Route("/app/{entity:str}/duplicates", duplicate_warning, methods=["POST"]),
-    Route("/app/{entity:str}/new", create_checked, methods=["POST"]),
     Route("/app/{entity:str}/new/anyway", save_anyway, methods=["POST"]),
     Route("/app/{entity:str}/{id:int}/merge", merge_page, methods=["GET"]),
     Route("/app/{entity:str}/{id:int}/merge", merge_submit, methods=["POST"]),

@@ -16,7 +16,6 @@ from crm_platform.engine.records.errors import (
     FieldError,
     Forbidden,
     NotFound,
-    RecordError,
     ValidationFailed,
 )
 from crm_platform.metadata.model import Entity
@@ -28,9 +27,11 @@ from crm_platform.ui.screens.form_input import (
     layout,
     read_submission,
     row_indexes,
+    system_reference_options,
     visible_sections,
     widget_of,
 )
+from crm_platform.ui.screens.prefill import prefill_from_parents, reference_titles
 from crm_platform.ui.screens.related import related_lists, timeline
 from crm_platform.ui.templating import is_htmx, language_of, render
 
@@ -69,6 +70,7 @@ def _detail_context(request: Request, entity: Entity, record_id: int, error: str
         "children": [(f, site.registry.entity(f.entity)) for f in entity.fields if f.type == "child_table" and f.entity],
         "kanban_field": kanban_field_of(entity), "max_upload_mb": site.settings.max_upload_mb, "error": error,
         "workflow": site.workflows.of(entity.name), "transitions": site.workflows.options(actor, entity.name, record["id"]) if not record["deleted_at"] else [],
+        "allowed": {action for action in ("update", "delete") if site.records.permitted_ids(actor, entity.name, [record["id"]], action)},
     }
 
 
@@ -99,12 +101,16 @@ def _form_context(request: Request, entity: Entity, record: dict[str, Any] | Non
             target = site.registry.entity(f.entity)
             page = site.records.list(request.state.actor, f.entity, ListQuery(page_size=200))
             link_options[f.name] = [(str(r["id"]), str(r.get(target.title_field or "id") or r["id"])) for r in page.records]
+    link_options.update(system_reference_options(site, entity, values))  # user / org-unit selects
     child_entities = {f.name: site.registry.entity(f.entity) for f in entity.fields if f.type == "child_table" and f.entity}
     child_rows = {name: row_indexes(values, name) for name in child_entities}
     restricted = site.access.field_access(request.state.actor, entity)
     conditions = form_conditions(site, request.state.actor, entity, record, values)
 
     computed = {rule.field for rule in site.rules.of(entity.name, "formula") if rule.field}
+    flow = site.workflows.of(entity.name)
+    if flow is not None:
+        computed.add(flow.field)  # the workflow's state: its initial state, then only transitions change it
 
     def widget_for(f: Any) -> str:
         return "readonly" if restricted.get(f.name) == "read_only" or f.name in computed else widget_of(f)
@@ -113,42 +119,47 @@ def _form_context(request: Request, entity: Entity, record: dict[str, Any] | Non
             "child_entities": child_entities, "child_rows": child_rows, "conditions": conditions,
             "has_conditions": any(site.rules.of(entity.name, kind) for kind in ("hide", "require")),
             "originals": originals if originals is not None else values, "conflict": conflict or [], "widget_of": widget_for,
-            "orig_prefix": ORIGINAL_PREFIX, "link_options": link_options, "titles": _prefill_titles(request, entity, values)}
+            "orig_prefix": ORIGINAL_PREFIX, "link_options": link_options, "titles": reference_titles(site, request.state.actor, entity, values)}
+
+
+def _refused(request: Request, entity: Entity, action: str, reason: str) -> Response:
+    """The 403 page for a form the user may not open: what is missing, in their language."""
+    lang = language_of(request)
+    key = "may_not_create" if action == "create" else "may_not_update"
+    message = translate(key, lang, entity=entity.label.get(lang))
+    details = [{"field": f"{entity.name}.{action}", "message": reason}]
+    return render(request, "error.html", {"status": 403, "heading": translate("not_allowed", lang), "message": message, "details": details}, status=403)
 
 
 async def new_form(request: Request) -> Response:
+    site = site_of(request)
     entity = _entity(request)
-    values = initial_values(entity, None, site_of(request).registry)
+    actor = request.state.actor
+    try:
+        site.access.require(actor, entity, "create")
+    except Forbidden as exc:
+        return _refused(request, entity, "create", exc.message)
+    values = initial_values(entity, None, site.registry)
+    given = set()
     for key, value in request.query_params.items():  # prefill, e.g. ?account=5 from a related list
         if key in entity.field_map:
             values[key] = value
+            given.add(key)
+    flow = site.workflows.of(entity.name)
+    if flow is not None:
+        values[flow.field] = flow.initial
+    prefill_from_parents(site, actor, entity, values, given)
     return render(request, "form.html", _form_context(request, entity, None, values, {}))
 
 
-def _prefill_titles(request: Request, entity: Entity, values: dict[str, Any]) -> dict[str, str]:
-    """Titles of the referenced records the form shows, child rows included (an id that no
-    longer resolves is cleared)."""
-    site = site_of(request)
-    wanted: list[tuple[str, str]] = [(f.name, f.entity) for f in entity.fields if f.type == "reference" and f.entity]
-    for f in entity.fields:
-        if f.type == "child_table" and f.entity:
-            child = site.registry.entity(f.entity)
-            for index in row_indexes(values, f.name):
-                wanted += [(f"{f.name}-{index}-{cf.name}", cf.entity) for cf in child.fields if cf.type == "reference" and cf.entity]
-    titles = {}
-    for key, target_name in wanted:
-        value = values.get(key)
-        if isinstance(value, str) and value.isdigit():
-            try:
-                target = site.registry.entity(target_name)
-                titles[key] = str(site.records.get(request.state.actor, target_name, int(value)).get(target.title_field or "id"))
-            except RecordError:
-                values[key] = ""
-    return titles
-
-
 async def create(request: Request) -> Response:
-    return await _save(request, None)
+    """The new-record form's save: a possible duplicate comes back as the form with a warning (409)."""
+    return await _save(request, None, check_duplicates=True)
+
+
+async def create_anyway(request: Request) -> Response:
+    """The form's "save anyway" after a duplicate warning: the same save, without the check."""
+    return await _save(request, None, check_duplicates=False)
 
 
 async def edit_form(request: Request) -> Response:
@@ -156,8 +167,11 @@ async def edit_form(request: Request) -> Response:
     entity = _entity(request)
     try:
         record = site.records.get(request.state.actor, entity.name, request.path_params["id"])
+        site.records.check(request.state.actor, entity.name, record["id"], "update")
     except NotFound:
         return render(request, "not_found.html", {}, status=404)
+    except Forbidden as exc:
+        return _refused(request, entity, "update", exc.message)
     return render(request, "form.html", _form_context(request, entity, record, initial_values(entity, record, site.registry), {}))
 
 
@@ -165,13 +179,19 @@ async def update(request: Request) -> Response:
     return await _save(request, request.path_params["id"])
 
 
-async def _save(request: Request, record_id: int | None) -> Response:
+async def _save(request: Request, record_id: int | None, check_duplicates: bool = False) -> Response:
     site = site_of(request)
     entity = _entity(request)
     actor = request.state.actor
     form = await form_data(request)
     sections = visible_sections(layout(entity, _form_meta(request, entity)), site.access.field_access(actor, entity), editable_only=True)
     submission = read_submission(entity, sections, form, creating=record_id is None, registry=site.registry)
+    flow = site.workflows.of(entity.name)
+    posted_state = form.get(flow.field) if flow is not None else None
+    if flow is not None and isinstance(posted_state, str) and posted_state.strip():
+        submission.payload[flow.field] = posted_state.strip()  # the record service refuses any but the initial state
+    if flow is not None and record_id is None:
+        submission.values[flow.field] = flow.initial  # what the read-only field shows again
     lang = language_of(request)
     record = None
     if record_id is not None:
@@ -183,7 +203,7 @@ async def _save(request: Request, record_id: int | None) -> Response:
     try:
         _store_uploads(site, entity, submission, actor, lang)
         if record_id is None:
-            saved = site.records.create(actor, entity.name, submission.payload)
+            saved = site.records.create(actor, entity.name, submission.payload, check_duplicates=check_duplicates)
         else:
             version = form.get("version")
             payload = {**submission.payload, "version": int(version) if isinstance(version, str) and version.isdigit() else None}

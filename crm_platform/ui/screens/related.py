@@ -24,6 +24,7 @@ class RelatedList:
     columns: list[Field]
     records: list[dict[str, Any]]
     total: int
+    can_create: bool = False  # the user may create a record of `entity` ("New" is shown)
 
     @property
     def list_url(self) -> str:
@@ -49,7 +50,7 @@ def related_lists(site: Any, actor: Actor, entity: Entity, form: Form | None, re
         names = [c for c in (view.columns if view else (child.title_field or "id",)) if c != ref.name][:4]
         query = ListQuery(filters=(Filter(ref.name, "eq", record_id),), sort=(SortKey("created_at", True),), page_size=RELATED_ROWS)
         page = site.records.list(actor, child.name, query)
-        result.append(RelatedList(child, ref, [column_field(child, n) for n in names], page.records, page.total))
+        result.append(RelatedList(child, ref, [column_field(child, n) for n in names], page.records, page.total, site.access.can(actor, child, "create")))
     return result
 
 
@@ -85,8 +86,24 @@ def _changes(site: Any, actor: Actor, entity: Entity, record_id: int, language: 
         if row["field"] and row["action"] == "update":
             f = entity.field_map.get(row["field"].removesuffix("_currency"))
             label = f.label.get(language) if f else row["field"]
-            item["changes"].append(translate("changed_from_to", language, field=label, old=_short(row["old"]), new=_short(row["new"])))
+            is_value = f is not None and f.name == row["field"]
+            old = _shown(f, row["old"], row.get("old_ref"), language) if is_value else _short(row["old"])
+            new = _shown(f, row["new"], row.get("new_ref"), language) if is_value else _short(row["new"])
+            item["changes"].append(translate("changed_from_to", language, field=label, old=old, new=new))
     return list(by_version.values())
+
+
+def _shown(f: Field | None, value: Any, ref: dict[str, Any] | None, language: str) -> str:
+    """A value of the history as the screens show it: a referenced record's title (marked when it
+    is deleted), picklist labels, yes/no, money with its currency."""
+    if value is None or value == "" or f is None:
+        return _short(value)
+    if ref is not None:
+        title = ref["title"] or f"#{ref['id']}"
+        return _short(title) + (f" ({translate('ref_deleted', language)})" if ref["deleted"] else "")
+    if f.value_type in ("picklist", "multi_picklist", "boolean", "money", "percent", "decimal", "integer", "datetime"):
+        return _short(display_value(f, {f.name: value}, language))
+    return _short(value)
 
 
 def _short(value: Any) -> str:

@@ -44,7 +44,17 @@ def chart_of(site: Any, result: ReportResult, kind: str, lang: str, title: str, 
     values = [float(r["values"][key] or 0) for r in rows]
     if cumulative:
         values = [sum(values[i:]) for i in range(len(values))]
-    bars = [charts.Bar(r["labels"][0]["zh-CN" if lang.startswith("zh") else "en"] if r["labels"] else "", v, charts.shown(v),
+    language = "zh-CN" if lang.startswith("zh") else "en"
+    if kind == "target" and len(result.measures) > 1:
+        goal = result.measures[1]["key"]
+        items = []
+        for r, v in zip(rows, values, strict=True):
+            aim = float(r["values"][goal] or 0)
+            items.append(charts.TargetBar(r["labels"][0][language] if r["labels"] else "", v, aim,
+                                          f"{charts.shown(v)} / {charts.shown(aim)} · {charts.share(v, aim)}",
+                                          f"/app/{entity.name}?{urlencode(r['drill'])}"))
+        return charts.targets(items, title)
+    bars = [charts.Bar(r["labels"][0][language] if r["labels"] else "", v, charts.shown(v),
                        f"/app/{entity.name}?{urlencode(r['drill'])}") for r, v in zip(rows, values, strict=True)]
     return charts.funnel(bars, title) if kind == "funnel" else charts.bars(bars, title)
 
@@ -83,7 +93,7 @@ async def builder(request: Request) -> Response:
 def _shown(site: Any, result: ReportResult, chart: str, lang: str, title: str, cumulative: bool = False, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     entity = site.registry.entity(result.spec.entity)
     rows = _ordered(entity, result, exclude)
-    svg = chart_of(site, result, chart, lang, title, cumulative, exclude) if chart in ("bar", "funnel") and len(result.groups) == 1 else None
+    svg = chart_of(site, result, chart, lang, title, cumulative, exclude) if chart in ("bar", "funnel", "target") and len(result.groups) == 1 else None
     key = result.measures[0]["key"]
     return {"result": result, "rows": rows, "svg": svg, "measure_key": key, "total": charts.shown(result.totals.get(key))}
 
