@@ -270,6 +270,16 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("created_at", UTCDateTime(), nullable=False),
         ),
         sa.Table(
+            "crm_dashboard", md, id_column(),  # dashboards users build in the browser (user_dashboards.py)
+            sa.Column("name", sa.String(200), nullable=False),
+            sa.Column("owner_id", IdType, sa.ForeignKey("crm_user.id", ondelete="CASCADE"), nullable=False, index=True),
+            sa.Column("sharing", sa.String(16), nullable=False, server_default="private"),  # private | everyone | roles
+            sa.Column("roles", sa.Text, nullable=False, server_default="[]"),  # JSON: role names when shared with roles
+            sa.Column("widgets", sa.Text, nullable=False, server_default="[]"),  # JSON: [{title, chart, spec, report_id}] in order
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("updated_at", UTCDateTime(), nullable=False),
+        ),
+        sa.Table(
             "crm_site_layer", md, id_column(),  # versions of the designer's customization layer (site_layer.py)
             sa.Column("files", sa.Text, nullable=False),
             sa.Column("note", sa.String(500)),
@@ -305,4 +315,5 @@ SYSTEM_TABLE_NAMES = (
     "crm_schema_table", "crm_schema_column", "crm_metadata_version", "crm_seed_record", "crm_file",
     "crm_attachment", "crm_saved_view", "crm_policy", "crm_role", "crm_field_access", "crm_share", "crm_setting", "crm_workflow_history", "crm_approval", "crm_notification",
     "crm_job", "crm_outbox", "crm_reminder_log", "crm_site_layer", "crm_report", "crm_login_failure", "crm_import",
+    "crm_dashboard",
 )

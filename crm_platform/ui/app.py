@@ -30,10 +30,11 @@ from crm_platform.ui.api import (
     rules,
     workflow,
 )
+from crm_platform.ui.api import dashboards as dashboard_api
 from crm_platform.ui.api import imports as import_api
 from crm_platform.ui.responses import error_response, json_response, record_error_response
 from crm_platform.ui.screens import admin_routes, design_common, design_entities, design_forms, design_views, kanban, report_routes, list_routes, monitor_routes, record_routes, work_routes
-from crm_platform.ui.screens import import_routes
+from crm_platform.ui.screens import dashboard_builder, import_routes
 from crm_platform.ui.screens import design_menus, design_rules, design_workflows
 from crm_platform.ui.screens import merge_routes, search_routes
 from crm_platform.ui.api import search as search_api
@@ -69,7 +70,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(site: Site, background_jobs: bool = False) -> Starlette:
     """The app for `site`; with `background_jobs`, a sweeper thread runs due jobs and timers
     in-process while the app runs (the default without Redis; `crm-platform serve` turns it on)."""
-    api_routes = [Route("/health", health, methods=["GET"]), *account.routes, *meta.routes, *search_api.routes, *records.routes, *access_admin.routes, *rules.routes, *workflow.routes, *files.routes, *design.routes, *reports.routes, *import_api.routes, *openapi.routes]
+    api_routes = [Route("/health", health, methods=["GET"]), *account.routes, *meta.routes, *search_api.routes, *records.routes, *access_admin.routes, *rules.routes, *workflow.routes, *files.routes, *design.routes, *reports.routes, *dashboard_api.routes, *import_api.routes, *openapi.routes]
     routes = [
         Mount("/api/v1", routes=api_routes),
         Mount("/static", app=StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
@@ -84,6 +85,7 @@ def create_app(site: Site, background_jobs: bool = False) -> Starlette:
         *design_entities.routes,
         *design_forms.routes,
         *design_views.routes,
+        *dashboard_builder.routes,  # before report_routes: /dashboards/<number> is a built dashboard
         *report_routes.routes,
         *kanban.routes,
         *import_routes.routes,

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from crm_platform.engine.records.errors import RecordError
 from crm_platform.engine.reports import AGGREGATES, BUCKETS, GROUPABLE, NUMERIC, SYSTEM_GROUPS, Measure, ReportResult, Reports, ReportSpec, SavedReports
+from crm_platform.engine.user_dashboards import UserDashboards
 from crm_platform.ui import charts
 from crm_platform.ui.screens.common import form_data, site_of
 from crm_platform.ui.templating import render
@@ -120,8 +121,11 @@ async def saved_report(request: Request) -> Response:
 
 
 async def dashboards(request: Request) -> Response:
+    """Pack dashboards for the user's roles and the dashboards users built (their own and shared)."""
     site = site_of(request)
-    return render(request, "dashboards.html", {"dashboards": visible_dashboards(site, request.state.actor), "error": None})
+    built = UserDashboards(site)
+    return render(request, "dashboards.html", {"dashboards": visible_dashboards(site, request.state.actor), "built": built.visible(request.state.actor),
+                                               "roles": built.roles(), "error": None})
 
 
 def visible_dashboards(site: Any, actor: Any) -> list[Any]:
@@ -140,20 +144,25 @@ async def dashboard(request: Request) -> Response:
     board = next((d for d in site.registry.extra.get("dashboards", ()) if d.name == request.path_params["name"]), None)
     if board is None:
         return render(request, "not_found.html", {}, status=404)
-    widgets = []
-    for widget in board.widgets:
-        entity = site.registry.entity(widget.entity)
-        title = widget.title.get(lang)
-        if site.access.scope(actor, entity, "read") is None:
-            continue  # a widget over records the user may not read is left out
-        try:
-            result = Reports(site).run(actor, ReportSpec.from_dict(widget.spec()))
-        except RecordError as exc:
-            widgets.append({"title": title, "error": exc.message})
-            continue
-        shown = _shown(site, result, widget.chart, lang, title, widget.cumulative, widget.exclude)
-        widgets.append({"title": title, "chart": widget.chart, "entity": entity, "list_url": f"/app/{entity.name}", "error": None, **shown})
-    return render(request, "dashboard.html", {"board": board, "widgets": widgets, "error": None})
+    shown = [widget_view(site, actor, w.title.get(lang), w.spec(), w.chart, w.cumulative, w.exclude) for w in board.widgets]
+    return render(request, "dashboard.html", {"board": board, "widgets": [w for w in shown if w is not None], "error": None})
+
+
+def widget_view(site: Any, actor: Any, title: str, spec: dict[str, Any], chart: str, cumulative: bool = False,
+                exclude: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """One dashboard widget computed for `actor`: None when they may not read its records (the
+    widget is left out), the error when its report cannot run."""
+    entity = site.registry.entities.get(spec["entity"])
+    if entity is None:
+        return {"title": title, "error": f"the records '{spec['entity']}' no longer exist"}
+    if site.access.scope(actor, entity, "read") is None:
+        return None
+    try:
+        result = Reports(site).run(actor, ReportSpec.from_dict(spec))
+    except RecordError as exc:
+        return {"title": title, "error": exc.message}
+    shown = _shown(site, result, chart, actor.language, title, cumulative, exclude)
+    return {"title": title, "chart": chart, "entity": entity, "list_url": f"/app/{entity.name}", "error": None, **shown}
 
 
 routes = [
@@ -164,4 +173,4 @@ routes = [
     Route("/dashboards/{name}", dashboard, methods=["GET"]),
 ]
 
-__all__ = ["SYSTEM_GROUPS", "chart_of", "routes", "visible_dashboards"]
+__all__ = ["SYSTEM_GROUPS", "chart_of", "routes", "visible_dashboards", "widget_view"]
