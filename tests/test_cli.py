@@ -91,3 +91,120 @@ def test_demo_load_size_generates_demo_data_once(tmp_path: Path, database_url: s
     assert "generated run 1 (seed 4): " in generated.stdout and "account 15," in generated.stdout and "rows/s" in generated.stdout
     again = run(["demo", "load", "--size", "15"], env)
     assert again.returncode == 1 and "generated demo data is already there: run 1 with size 15 and seed 4" in again.stderr and "--append" in again.stderr
+
+
+# -- roles through the site layer (in-process: CliRunner, the environment set by monkeypatch) ----
+
+SHOP_ROLES = """
+    roles:
+      - name: clerk
+        label: {en: Clerk, zh-CN: 职员}
+        permissions:
+          - {entity: item, actions: [read], scope: own}
+"""
+
+
+@pytest.fixture
+def shop(make_site, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A synced site with a pack `shop` (an entity `item`, a pack role `clerk`) that the command line
+    is configured for, run by the login name `ana`."""
+    packs = tmp_path / "packs"
+    write_pack(packs, "shop", {
+        "entities/item.yaml": entity_yaml("item", "- {name: name, type: text, label: {en: Name, zh-CN: 名称}}"),
+        "roles.yaml": SHOP_ROLES,
+    })
+    site = make_site(["shop"], search=[packs])
+    for name, value in {"CRM_DATABASE_URL": database_url, "CRM_VAR_DIR": str(tmp_path / "var"), "CRM_PACKS": "shop",
+                        "CRM_PACKS_PATH": str(packs), "LOGNAME": "ana", "USER": "ana"}.items():
+        monkeypatch.setenv(name, value)
+    return site
+
+
+def cli(*args: str):  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from crm_platform.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def _grants(output: str, role: str) -> list[str]:
+    """The grant lines `role list` prints under `role`."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{role} ("))
+    grants = []
+    for line in lines[start + 1:]:
+        if not line.startswith("    "):
+            break
+        grants.append(" ".join(line.split()))
+    return grants
+
+
+def test_a_cli_grant_is_a_site_layer_version_that_survives_a_sync(shop) -> None:  # type: ignore[no-untyped-def]
+    from crm_platform.config import Settings
+    from crm_platform.engine.permissions.layered_admin import LayeredAccessAdmin
+    from crm_platform.engine.site import Site
+    from crm_platform.engine.site_layer import SiteLayer
+
+    LayeredAccessAdmin(shop).create_role("auditor", "Auditor", "审计", "boss")  # a role the layer declares
+    granted = cli("role", "grant", "auditor", "item", "read", "all")
+    assert granted.exit_code == 0, granted.output
+    latest = SiteLayer(shop).versions()[0]
+    assert granted.output.strip() == f"auditor may now read item (all): site layer version {latest.id}"
+    assert (latest.created_by, latest.note) == ("cli:ana", "role auditor: permissions")
+    assert "{entity: item, actions: [read], scope: all}" in latest.files["roles.yaml"]
+
+    synced = cli("db", "sync")
+    assert synced.exit_code == 0, synced.output
+    listed = cli("role", "list")
+    assert "auditor (Auditor / 审计, pack:site)" in listed.output
+    assert _grants(listed.output, "auditor") == ["item read all"]
+
+    # who holds the role is data: no layer version, and the holder reads every item
+    versions = len(SiteLayer(shop).versions())
+    assert cli("user", "create", "ina", "--password", "ina-password").exit_code == 0
+    assigned = cli("user", "assign", "ina", "auditor")
+    assert assigned.exit_code == 0 and "ina now holds auditor" in assigned.output
+    assert len(SiteLayer(shop).versions()) == versions
+    fresh = Site.open(Settings.from_env())
+    try:
+        ina = fresh.users.actor(fresh.users.find("ina")["id"])
+        assert ina is not None and fresh.access.scope(ina, fresh.registry.entity("item"), "read") == "all"
+    finally:
+        fresh.dispose()
+
+
+def test_a_cli_grant_on_a_pack_role_writes_the_role_whole_into_the_layer(shop) -> None:  # type: ignore[no-untyped-def]
+    from crm_platform.engine.site_layer import SiteLayer
+
+    granted = cli("role", "grant", "clerk", "item", "update", "own")
+    assert granted.exit_code == 0, granted.output
+    roles_yaml = SiteLayer(shop).current_files()["roles.yaml"]
+    assert "  - name: clerk\n    replaces: true\n" in roles_yaml
+    assert "{entity: item, actions: [read, update], scope: own}" in roles_yaml  # the pack's grant is kept
+    assert cli("db", "sync").exit_code == 0
+    listed = cli("role", "list")
+    assert "clerk (Clerk / 职员, pack:site)" in listed.output
+    assert _grants(listed.output, "clerk") == ["item read own", "item update own"]
+
+
+def test_a_wrong_cli_grant_is_named_and_changes_nothing(shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from crm_platform.engine.site_layer import SiteLayer
+
+    before = cli("role", "list").output
+    cases = {
+        ("clerk", "item", "read", "everything"): "scope: unknown scope 'everything'; expected one of own, unit, unit_and_below, all",
+        ("clerk", "nowhere", "read", "own"): "entity: unknown entity 'nowhere'",
+        ("clerk", "item", "fly", "own"): "action: unknown action 'fly'",
+        ("nobody", "item", "read", "own"): "no role 'nobody'",
+    }
+    for args, message in cases.items():
+        result = cli("role", "grant", *args)
+        assert result.exit_code == 1 and message in result.output, (args, result.output)
+    same = cli("role", "grant", "clerk", "item", "read", "own")
+    assert same.exit_code == 0 and "clerk may already read item (own); nothing changed" in same.output
+    assert SiteLayer(shop).versions() == [] and cli("role", "list").output == before
+
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    unsynced = cli("role", "grant", "clerk", "item", "update", "own")
+    assert unsynced.exit_code == 1 and "run `crm-platform db plan` and `crm-platform db sync` first" in unsynced.output

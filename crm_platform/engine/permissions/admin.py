@@ -2,9 +2,10 @@
 field access; units; sharing one record; reassigning a leaver's records. Every change bumps the
 policy version, so every server process picks it up without a restart.
 
-The administration screens and API change roles, the matrix and the org tree through the site
-layer instead (layered_admin), so those changes are versioned; the direct methods here serve the
-CLI, scripts and tests, and user data (role assignments, unit, manager, shares)."""
+The administration screens, the API and the CLI's `role grant` change roles, the matrix and the
+org tree through the site layer instead (layered_admin), so those changes are versioned; the
+direct methods here serve user data (role assignments, unit, manager, shares), scripts and
+tests."""
 
 from __future__ import annotations
 
@@ -208,7 +209,7 @@ def create_unit(conn: sa.Connection, units: sa.Table, name: str, kind: str, pare
 def sync_pack_roles(conn: sa.Connection, site_schema: dict[str, sa.Table], registry: Registry) -> None:
     """Make the pack-sourced roles, grants, includes and field access exactly what the packs say,
     and the org tree's unit rows what the org chart says (org_tree). Rows an admin added directly
-    (source `site`, e.g. `crm-platform role grant`) are kept, except for a role the site layer
+    (source `site`, e.g. a script's grant) are kept, except for a role the site layer
     declares: its declaration is the whole of it."""
     roles_table, policies, fields, settings = site_schema["crm_role"], site_schema["crm_policy"], site_schema["crm_field_access"], site_schema["crm_setting"]
     roles = registry.extra.get("roles", ())
