@@ -18,6 +18,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "new": ("New", "新建"),
     "edit": ("Edit", "编辑"),
     "save": ("Save", "保存"),
+    "save_permissions": ("Save permissions", "保存权限"),
+    "save_role": ("Save label and included roles", "保存名称与包含的角色"),
     "cancel": ("Cancel", "取消"),
     "delete": ("Delete", "删除"),
     "restore": ("Restore", "恢复"),
