@@ -181,3 +181,26 @@ def test_formulas_recompute_fills_a_formula_added_to_existing_records(make_site,
     assert "target: 1 record(s), 0 changed" in again.output
     wrong = CliRunner().invoke(app, ["formulas", "recompute", "nope"])
     assert wrong.exit_code == 1 and "nope: not an entity with stored formulas" in wrong.output
+
+
+def test_user_roles_in_rules_include_the_roles_a_role_includes(sales: Site) -> None:
+    from crm_platform.rules import compile_expression
+
+    perms = sales.permissions
+    for role in ("manager", "senior_manager", "clerk"):
+        perms.create_role(role, role.title())
+        perms.grant(role, "*", "*", "all")
+    perms.include_role("senior_manager", "manager")
+    senior = sales.users.create_user("senior", "pw-123456789")
+    clerk = sales.users.create_user("clerk", "pw-123456789")
+    perms.assign_role(senior, "senior_manager")
+    perms.assign_role(clerk, "clerk")
+    info = sales.records.hooks.user_info(sales.users.actor(senior))
+    assert info.role == "senior_manager" and info.roles == ("senior_manager", "manager")
+    # what a validation "only managers close big deals" would test: a senior manager is a manager
+    condition = compile_expression('amount > 1000 and not ("manager" in $user.roles)', sales.registry, "deal")
+    context = sales.records.hooks.context
+    with sales.engine.connect() as conn:
+        entity = sales.registry.entity("deal")
+        assert condition.test(context(conn, sales.users.actor(clerk), entity, {"amount": Decimal("5000")}, None))
+        assert not condition.test(context(conn, sales.users.actor(senior), entity, {"amount": Decimal("5000")}, None))

@@ -44,8 +44,10 @@ class RuleHooks:
     # -- context --------------------------------------------------------------------------
     def user_info(self, actor: Actor) -> UserInfo:
         roles: tuple[str, ...] = ()
-        if actor.user_id is not None:
-            roles = tuple(self.site.access.store.roles_of(actor.user_id))
+        if actor.user_id is not None:  # the assigned roles first, then the roles they include
+            store = self.site.access.store
+            direct = tuple(store.roles_of(actor.user_id))
+            roles = direct + tuple(r for r in store.grants(actor.user_id).roles if r not in direct)
         return UserInfo(actor.user_id, actor.display_name or actor.username, None, roles[0] if roles else ("admin" if actor.is_admin else None), roles, actor.unit_id)
 
     def context(self, conn: sa.Connection, actor: Actor, entity: Entity, record: dict[str, Any], prior: dict[str, Any] | None,
