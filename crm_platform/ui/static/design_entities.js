@@ -23,7 +23,10 @@
   function markTouched(root) {
     root.querySelectorAll("[data-slug-source]").forEach(function (source) {
       var target = targetOf(source);
-      if (target && target.value && target.value !== slug(source.value)) target.dataset.touched = "true";
+      if (!target) return;
+      if (target.value && target.value !== slug(source.value)) target.dataset.touched = "true";
+      /* a label typed before this script ran (a slow page load) still names the field */
+      else if (!target.value && source.value) target.value = slug(source.value);
     });
   }
 
