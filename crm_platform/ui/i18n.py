@@ -75,6 +75,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "may_not_create": ("Your role does not allow creating {entity}. Ask an administrator for the create permission on {entity}.", "您的角色不允许新建{entity}。请向管理员申请{entity}的新建权限。"),
     "may_not_update": ("Your role does not allow editing this {entity}. Ask an administrator for the update permission on {entity}, or the record's owner to share it for editing.", "您的角色不允许编辑此{entity}。请向管理员申请{entity}的修改权限，或请记录负责人共享编辑权限。"),
     "not_allowed": ("Not allowed", "无权操作"),
+    "role_lacks_create": ("your role does not allow create on {entity}", "您的角色没有{entity}的新建权限"),
+    "role_lacks_update": ("your role does not allow update on this {entity}", "您的角色没有此{entity}的修改权限"),
     "recycle_bin": ("Recycle bin", "回收站"),
     "in_recycle_bin": ("This record is in the recycle bin.", "此记录在回收站中。"),
     "tokens": ("Personal access tokens", "个人访问令牌"),

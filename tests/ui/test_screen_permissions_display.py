@@ -211,6 +211,7 @@ def test_a_reader_sees_no_new_edit_delete_or_move_and_new_form_is_a_403(shop: Si
         client.post("/me/language", data={"language": "zh-CN", "csrf_token": client.csrf})  # type: ignore[attr-defined]
         chinese = client.get("/app/order/new")
         assert chinese.status_code == 403 and "您的角色不允许新建订单" in chinese.text
+        assert "您的角色没有订单的新建权限" in chinese.text and "does not allow" not in chinese.text  # the detail line too
         posted = client.post("/app/order/new", data={"csrf_token": client.csrf, "name": "Sneaky"})  # type: ignore[attr-defined]
         assert posted.status_code == 403
     assert shop.records.list(SYSTEM, "order", ListQuery()).total == 1

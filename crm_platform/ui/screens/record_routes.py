@@ -127,7 +127,7 @@ def _refused(request: Request, entity: Entity, action: str, reason: str) -> Resp
     lang = language_of(request)
     key = "may_not_create" if action == "create" else "may_not_update"
     message = translate(key, lang, entity=entity.label.get(lang))
-    details = [{"field": f"{entity.name}.{action}", "message": reason}]
+    details = [{"field": f"{entity.name}.{action}", "message": reason if lang == "en" else translate(f"role_lacks_{action}", lang, entity=entity.label.get(lang))}]
     return render(request, "error.html", {"status": 403, "heading": translate("not_allowed", lang), "message": message, "details": details}, status=403)
 
 
