@@ -269,6 +269,22 @@ def test_formulas_and_roll_ups_agree_with_the_record_service(shared: tuple[Site,
     assert count(site, "SELECT count(*) FROM ent_sales_order WHERE paid_amount > amount") == 0
 
 
+def test_rep_targets_name_their_rep_and_count_the_reps_signed_contracts(shared: tuple[Site, DemoResult]) -> None:
+    """The profile leaves `rep` and `unit` out: the rep is the target's owner, the unit (hidden on a
+    rep target by the rules) stays empty, and each actual is the rep's contracts signed in the period."""
+    site, _ = shared
+    with site.engine.connect() as conn:
+        targets = conn.execute(sa.text("SELECT id, rep, unit, owner_id, period_start, period_end, actual_amount FROM ent_sales_target")).mappings().all()
+    assert len(targets) >= 24
+    for target in targets:
+        assert target["rep"] == target["owner_id"] is not None and target["unit"] is None, dict(target)
+        expected = column(site, "SELECT coalesce(sum(amount), 0) FROM ent_sales_order WHERE owner_id = :rep AND deleted_at IS NULL"
+                                " AND status IN ('signed', 'in_delivery', 'completed') AND signed_on >= :start AND signed_on <= :end",
+                          rep=target["rep"], start=target["period_start"], end=target["period_end"])[0]
+        assert Decimal(str(target["actual_amount"] or 0)) == Decimal(str(expected)), dict(target)
+    assert any(Decimal(str(t["actual_amount"] or 0)) > 0 for t in targets), "some rep signed something in a target's quarter"
+
+
 def test_numbering_continues_after_the_generated_batch(demo: tuple[Site, DemoResult]) -> None:
     site, _ = demo
     year = PINNED.year

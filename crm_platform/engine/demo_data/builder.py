@@ -45,6 +45,7 @@ class Builder:
         self.rules: dict[str, EntityRules] = {}
         self.child_field: dict[str, str] = {}
         self.auto_refs: dict[str, list[Field]] = {}
+        self.person_refs: dict[str, frozenset[str]] = {}  # user / org-unit fields filled from the owner
         self.numbered: dict[str, list[str]] = {}
         self.defaults: dict[str, list[tuple[str, Any]]] = {}
         self.required: dict[str, list[Field]] = {}
@@ -54,6 +55,7 @@ class Builder:
             entity = plan.entity
             self.rules[plan.name] = EntityRules(site, entity)
             self.auto_refs[plan.name] = [f for f in entity.fields if f.type == "reference" and f.name not in plan.mentioned and f.name != plan.link]
+            self.person_refs[plan.name] = frozenset(f.name for f in self.auto_refs[plan.name] if f.entity in ("user", "org_unit"))
             self.numbered[plan.name] = numbering.fields_of(plan.name)
             self.defaults[plan.name] = [(f.name, parse_value(f, f.default)) for f in entity.fields if f.name not in plan.mentioned and f.default is not None]
             self.required[plan.name] = [f for f in entity.fields if f.required]
@@ -105,6 +107,12 @@ class Builder:
         else:
             values["created_at"] = self.scope.now - dt.timedelta(seconds=int(rng.random() * SPAN_DAYS * 86400))
         for f in self.auto_refs[plan.name]:
+            if f.entity == "user":  # a person field the profile leaves alone: the record's owner
+                values[f.name] = owner
+                continue
+            if f.entity == "org_unit":  # a unit field: the owner's unit
+                values[f.name] = self.units.get(owner) if owner is not None else None
+                continue
             found = row.ancestor(f.entity or "")
             if found is not None:
                 values[f.name] = found.id
@@ -112,6 +120,7 @@ class Builder:
         self._fields(plan, row, rng)
         rules = self.rules[plan.name]
         self._defaults(plan, row, rules, rng)
+        rules.clear_hidden(row, self.person_refs[plan.name])
         for child in plan.children:
             rows: list[dict[str, Any]] = []
             if child.when is None or child.when.test(row.context()):

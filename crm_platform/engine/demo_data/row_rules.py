@@ -7,7 +7,7 @@ require / hide, and whether the row's workflow state can be reached."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +116,13 @@ class EntityRules:
         for name, expression in self.entering.get(state, ()):
             if name not in mentioned:
                 row.values[name] = self._evaluate(row, name, expression, f"entering {state}")
+
+    def clear_hidden(self, row: Row, names: Collection[str]) -> None:
+        """Empty the given fields (filled in by the generator, not the profile) where a hide rule
+        hides them for this row, as a save through a form would leave them."""
+        for field, rule in self.hides:
+            if field in names and not is_blank(row.values.get(field)) and rule.expression.test(row.context()):
+                row.values[field] = None
 
     def compute_formulas(self, row: Row) -> None:
         for name, expression in self.formulas:
