@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from crm_platform.engine import layer_edits as edits
+from crm_platform.engine import layer_entity_edits as entity_edits
+from crm_platform.engine import layer_field_input as field_input
+from crm_platform.engine import layer_screen_edits as screen_edits
 from crm_platform.metadata.errors import PackError
 from crm_platform.metadata.loader import load_registry
 from crm_platform.metadata.model import Registry
@@ -27,14 +30,14 @@ def load_layer(tmp_path: Path, files: dict[str, str]) -> Registry:
 
 
 def exhibition_files() -> dict[str, str]:
-    doc = edits.entity_from_input({"label_en": "Exhibition", "label_zh": "展会", "plural_en": "Exhibitions", "plural_zh": "展会",
-                                   "title_en": "Name", "title_zh": "名称", "icon": "calendar"}, taken=KIT_ENTITIES)
-    return edits.new_entity({}, doc)
+    doc = field_input.entity_from_input({"label_en": "Exhibition", "label_zh": "展会", "plural_en": "Exhibitions", "plural_zh": "展会",
+                                         "title_en": "Name", "title_zh": "名称", "icon": "calendar"}, taken=KIT_ENTITIES)
+    return entity_edits.new_entity({}, doc)
 
 
 def field(ftype: str, label_en: str, **values: object) -> dict[str, object]:
-    return edits.field_from_input({"label_en": label_en, "label_zh": label_en + "（中）", **values}, ftype, entities=[*KIT_ENTITIES, "exhibition"],
-                                  children=["exhibition_line"])
+    return field_input.field_from_input({"label_en": label_en, "label_zh": label_en + "（中）", **values}, ftype, entities=[*KIT_ENTITIES, "exhibition"],
+                                        children=["exhibition_line"])
 
 
 def test_names_are_derived_from_english_labels() -> None:
@@ -57,9 +60,9 @@ def test_a_new_entity_gets_its_title_field(tmp_path: Path) -> None:
 
 def test_every_field_type_is_written_so_that_the_pack_loads(tmp_path: Path) -> None:
     files = exhibition_files()
-    line = edits.entity_from_input({"label_en": "Exhibition line", "label_zh": "展会明细", "title_en": "Item", "title_zh": "品名",
-                                    "child_of": "exhibition"}, taken=KIT_ENTITIES, entities=[*KIT_ENTITIES, "exhibition"])
-    files = edits.new_entity(files, line)
+    line = field_input.entity_from_input({"label_en": "Exhibition line", "label_zh": "展会明细", "title_en": "Item", "title_zh": "品名",
+                                          "child_of": "exhibition"}, taken=KIT_ENTITIES, entities=[*KIT_ENTITIES, "exhibition"])
+    files = entity_edits.new_entity(files, line)
     options = [{"value": "", "en": "Planned", "zh": "计划中", "color": "#1E88E5"}, {"value": "held", "en": "Held: yes", "zh": "已举办", "color": ""},
                {"value": "", "en": "", "zh": "", "color": ""}]
     for f in [
@@ -84,7 +87,7 @@ def test_every_field_type_is_written_so_that_the_pack_loads(tmp_path: Path) -> N
         field("child_table", "Lines", entity="exhibition_line"),
         field("many_to_many", "Tags", entity="tag"),
     ]:
-        files = edits.add_field(files, "exhibition", f)
+        files = entity_edits.add_field(files, "exhibition", f)
     registry = load_layer(tmp_path, files)
     entity = registry.entity("exhibition")
     assert len(entity.fields) == 21
@@ -130,55 +133,55 @@ def test_every_field_type_is_written_so_that_the_pack_loads(tmp_path: Path) -> N
 def test_bad_field_input_is_refused_with_a_message_per_input(ftype: str, values: dict[str, object], key: str, message: str) -> None:
     data = {"label_en": "Booth", "label_zh": "展位", **values}
     with pytest.raises(edits.EditRefused) as refused:
-        edits.field_from_input(data, ftype, taken=["name", "email"], entities=KIT_ENTITIES, children=[])
+        field_input.field_from_input(data, ftype, taken=["name", "email"], entities=KIT_ENTITIES, children=[])
     assert key in refused.value.errors and message in refused.value.errors[key], refused.value.errors
 
 
 def test_bad_entity_input_is_refused() -> None:
     with pytest.raises(edits.EditRefused) as refused:
-        edits.entity_from_input({"name": "company", "label_en": "Company", "label_zh": "", "icon": "Big Icon", "title_name": "id",
-                                 "title_en": "Id", "title_zh": "编号", "child_of": "dael"}, taken=KIT_ENTITIES, entities=KIT_ENTITIES)
+        field_input.entity_from_input({"name": "company", "label_en": "Company", "label_zh": "", "icon": "Big Icon", "title_name": "id",
+                                       "title_en": "Id", "title_zh": "编号", "child_of": "dael"}, taken=KIT_ENTITIES, entities=KIT_ENTITIES)
     errors = refused.value.errors
     assert "exists already" in errors["name"] and "Chinese" in errors["label_zh"] and "icon name" in errors["icon"]
     assert "reserved" in errors["title_name"] and "did you mean 'deal'" in errors["child_of"]
     with pytest.raises(edits.EditRefused) as reserved:
-        edits.entity_from_input({"name": "new", "label_en": "New", "label_zh": "新", "title_en": "Name", "title_zh": "名称"}, taken=[])
+        field_input.entity_from_input({"name": "new", "label_en": "New", "label_zh": "新", "title_en": "Name", "title_zh": "名称"}, taken=[])
     assert "reserved by the designer" in reserved.value.errors["name"]
 
 
 def test_fields_added_to_a_pack_entity_go_to_its_extension_and_archive_from_it(tmp_path: Path) -> None:
-    files = edits.add_field({}, "company", field("picklist", "Tier", options=[{"value": "gold", "en": "Gold", "zh": "金牌"}]))
-    files = edits.add_field(files, "company", field("text", "Booth"))
-    files = edits.place_on_form(files, "company", "tier", extends=True)
+    files = entity_edits.add_field({}, "company", field("picklist", "Tier", options=[{"value": "gold", "en": "Gold", "zh": "金牌"}]))
+    files = entity_edits.add_field(files, "company", field("text", "Booth"))
+    files = screen_edits.place_on_form(files, "company", "tier", extends=True)
     assert files["entities/company.yaml"].startswith("extends: company\nfields:\n  - name: tier\n")
     assert files["forms/company.yaml"] == ("entity: company\nforms:\n  - extends: main\n    sections:\n      - label: {en: More, zh-CN: 更多}\n"
                                            "        columns: 2\n        fields: [tier]\n")
     registry = load_layer(tmp_path / "a", files)
     assert registry.entity("company").field("tier").pack == "site" and registry.forms["company.main"].sections[-1].fields == ("tier",)
     with pytest.raises(edits.EditRefused) as pack_field:
-        edits.archive_field(files, "company", "name")
+        entity_edits.archive_field(files, "company", "name")
     assert "a pack's own fields cannot be changed or archived" in pack_field.value.errors["field"]
-    files = edits.archive_field(files, "company", "tier")
+    files = entity_edits.archive_field(files, "company", "tier")
     assert "forms/company.yaml" not in files  # its only section emptied: the extension of the form is gone
-    files = edits.archive_field(files, "company", "booth")
+    files = entity_edits.archive_field(files, "company", "booth")
     assert files == {}  # nothing left to extend
 
 
 def test_archiving_takes_the_field_out_of_the_layers_forms_and_views(tmp_path: Path) -> None:
     files = exhibition_files()
-    files = edits.add_field(files, "exhibition", field("text", "City"))
-    files = edits.add_field(files, "exhibition", field("date", "Starts on"))
-    files = edits.set_form(files, "exhibition", [{"label": {"en": "A", "zh-CN": "甲"}, "fields": ["name", "city"]},
-                                                  {"label": {"en": "B", "zh-CN": "乙"}, "fields": ["starts_on"]}], extends=False,
-                           form_label={"en": "Exhibition", "zh-CN": "展会"})
-    files = edits.set_view(files, "exhibition", {"name": "all", "label": {"en": "All", "zh-CN": "全部"}, "columns": ["name", "starts_on"],
-                                                 "sort": ["-starts_on", "name"]})
-    files = edits.archive_field(files, "exhibition", "starts_on")
+    files = entity_edits.add_field(files, "exhibition", field("text", "City"))
+    files = entity_edits.add_field(files, "exhibition", field("date", "Starts on"))
+    files = screen_edits.set_form(files, "exhibition", [{"label": {"en": "A", "zh-CN": "甲"}, "fields": ["name", "city"]},
+                                                         {"label": {"en": "B", "zh-CN": "乙"}, "fields": ["starts_on"]}], extends=False,
+                                  form_label={"en": "Exhibition", "zh-CN": "展会"})
+    files = screen_edits.set_view(files, "exhibition", {"name": "all", "label": {"en": "All", "zh-CN": "全部"}, "columns": ["name", "starts_on"],
+                                                        "sort": ["-starts_on", "name"]})
+    files = entity_edits.archive_field(files, "exhibition", "starts_on")
     assert "starts_on" not in files["forms/exhibition.yaml"] and "label: {en: B" not in files["forms/exhibition.yaml"]
     assert "columns: [name]" in files["views/exhibition.yaml"] and "sort: [name]" in files["views/exhibition.yaml"]
     load_layer(tmp_path, files)
     with pytest.raises(edits.EditRefused) as title:
-        edits.archive_field(files, "exhibition", "name")
+        entity_edits.archive_field(files, "exhibition", "name")
     assert "is the title field" in title.value.errors["field"]
 
 
@@ -186,68 +189,68 @@ def test_reordering_fields_and_keeping_what_was_written_by_hand() -> None:
     files = {"entities/company.yaml": "# booth data for the fair team\nextends: company\nfields:\n"
                                       "  - {name: booth, type: text, label: {en: Booth, zh-CN: 展位}}  # hall + number\n"
                                       "  - {name: hall, type: text, label: {en: Hall, zh-CN: 展馆}}\n"}
-    files = edits.reorder_fields(files, "company", ["hall", "booth"])
+    files = entity_edits.reorder_fields(files, "company", ["hall", "booth"])
     text = files["entities/company.yaml"]
     assert text.startswith("# booth data for the fair team\n") and "# hall + number" in text
     assert text.index("name: hall") < text.index("name: booth")
     with pytest.raises(edits.EditRefused):
-        edits.reorder_fields(files, "company", ["hall"])
+        entity_edits.reorder_fields(files, "company", ["hall"])
 
 
 def test_changing_a_layer_field_keeps_its_place() -> None:
     files = exhibition_files()
-    files = edits.add_field(files, "exhibition", field("text", "City"))
-    files = edits.add_field(files, "exhibition", field("text", "Hall"))
-    files = edits.replace_field(files, "exhibition", "city", edits.field_from_input({"label_en": "Town", "label_zh": "城镇", "max_length": "60"}, "text", editing="city"))
+    files = entity_edits.add_field(files, "exhibition", field("text", "City"))
+    files = entity_edits.add_field(files, "exhibition", field("text", "Hall"))
+    files = entity_edits.replace_field(files, "exhibition", "city", field_input.field_from_input({"label_en": "Town", "label_zh": "城镇", "max_length": "60"}, "text", editing="city"))
     text = files["entities/exhibition.yaml"]
     assert "  - {name: city, type: text, label: {en: Town, zh-CN: 城镇}, max_length: 60}\n  - {name: hall" in text
 
 
 def test_entity_labels_of_a_pack_entity_are_an_extension_writing_only_what_changes() -> None:
     current = {"label": {"en": "Company", "zh-CN": "公司"}, "plural_label": {"en": "Companies", "zh-CN": "公司"}, "icon": None, "title_field": "name"}
-    files = edits.set_entity_properties({}, "company", {**current, "label": {"en": "Firm", "zh-CN": "公司"}}, current)
+    files = entity_edits.set_entity_properties({}, "company", {**current, "label": {"en": "Firm", "zh-CN": "公司"}}, current)
     assert files == {"entities/company.yaml": "extends: company\nlabel: {en: Firm, zh-CN: 公司}\n"}
-    own = edits.set_entity_properties(exhibition_files(), "exhibition", {"label": {"en": "Fair", "zh-CN": "展会"}, "plural_label": None, "icon": None,
-                                                                        "title_field": "name"})
+    own = entity_edits.set_entity_properties(exhibition_files(), "exhibition", {"label": {"en": "Fair", "zh-CN": "展会"}, "plural_label": None, "icon": None,
+                                                                               "title_field": "name"})
     assert "plural_label" not in own["entities/exhibition.yaml"] and "icon" not in own["entities/exhibition.yaml"]
     assert "label: {en: Fair, zh-CN: 展会}" in own["entities/exhibition.yaml"]
 
 
 def test_forms_of_the_layer_and_extensions_of_a_packs_form() -> None:
-    sections = edits.sections_from_input([{"label_en": "Basics", "label_zh": "基本", "columns": "1", "fields": ["name"]}], ["name", "city"])
+    sections = screen_edits.sections_from_input([{"label_en": "Basics", "label_zh": "基本", "columns": "1", "fields": ["name"]}], ["name", "city"])
     assert sections == [{"label": {"en": "Basics", "zh-CN": "基本"}, "columns": 1, "fields": ["name"]}]
     with pytest.raises(edits.EditRefused) as refused:
-        edits.sections_from_input([{"label_en": "A", "label_zh": "", "fields": []}, {"label_en": "B", "label_zh": "乙", "fields": ["name", "name", "x"]}], ["name"])
+        screen_edits.sections_from_input([{"label_en": "A", "label_zh": "", "fields": []}, {"label_en": "B", "label_zh": "乙", "fields": ["name", "name", "x"]}], ["name"])
     assert set(refused.value.errors) == {"section_1_label_zh", "section_1_fields", "section_2_fields"}
-    files = edits.set_form({}, "company", sections, extends=True, related=["deal.company"])
+    files = screen_edits.set_form({}, "company", sections, extends=True, related=["deal.company"])
     assert "extends: main" in files["forms/company.yaml"] and "related: [deal.company]" in files["forms/company.yaml"]
-    assert edits.set_form(files, "company", [], extends=True, related=[]) == {}
+    assert screen_edits.set_form(files, "company", [], extends=True, related=[]) == {}
 
 
 def test_list_views() -> None:
-    view = edits.view_from_input({"label_en": "Big ones", "label_zh": "大客户", "columns": ["name", "revenue"], "sort_field": "revenue", "sort_desc": "on",
-                                  "sort2_field": "name", "page_size": "25", "filter": "employees  >\n 100", "default": "on"}, listable=["name", "revenue", "created_at"])
+    view = screen_edits.view_from_input({"label_en": "Big ones", "label_zh": "大客户", "columns": ["name", "revenue"], "sort_field": "revenue", "sort_desc": "on",
+                                         "sort2_field": "name", "page_size": "25", "filter": "employees  >\n 100", "default": "on"}, listable=["name", "revenue", "created_at"])
     assert view == {"name": "big_ones", "label": {"en": "Big ones", "zh-CN": "大客户"}, "columns": ["name", "revenue"], "sort": ["-revenue", "name"],
                     "page_size": 25, "filter": "employees > 100", "default": True}
-    files = edits.set_view({}, "company", view)
-    files = edits.set_view(files, "company", {**view, "name": "small", "default": True})
+    files = screen_edits.set_view({}, "company", view)
+    files = screen_edits.set_view(files, "company", {**view, "name": "small", "default": True})
     assert files["views/company.yaml"].count("default: true") == 1  # the newest default is the one
     with pytest.raises(edits.EditRefused) as refused:
-        edits.view_from_input({"name": "all", "label_en": "All", "label_zh": "全部", "columns": ["nmae"], "page_size": "1000"}, listable=["name"], taken=["all"])
+        screen_edits.view_from_input({"name": "all", "label_en": "All", "label_zh": "全部", "columns": ["nmae"], "page_size": "1000"}, listable=["name"], taken=["all"])
     assert set(refused.value.errors) == {"name", "columns", "page_size"} and "did you mean 'name'" in refused.value.errors["columns"]
-    assert edits.remove_view(edits.remove_view(files, "company", "small"), "company", "big_ones") == {}
+    assert screen_edits.remove_view(screen_edits.remove_view(files, "company", "small"), "company", "big_ones") == {}
 
 
 def test_moving_items_across_group_markers() -> None:
     seq = ["§s1", "a", "b", "§s2", "c", "§pool", "d"]
-    assert edits.move(seq, "c", -1) == ["§s1", "a", "b", "c", "§s2", "§pool", "d"]  # into the section above
-    assert edits.move(seq, "a", -1) == seq  # the top stays the top
-    assert edits.move(seq, "b", 1) == ["§s1", "a", "§s2", "b", "c", "§pool", "d"]
-    assert edits.move(seq, "d", 1) == seq
+    assert screen_edits.move(seq, "c", -1) == ["§s1", "a", "b", "c", "§s2", "§pool", "d"]  # into the section above
+    assert screen_edits.move(seq, "a", -1) == seq  # the top stays the top
+    assert screen_edits.move(seq, "b", 1) == ["§s1", "a", "§s2", "b", "c", "§pool", "d"]
+    assert screen_edits.move(seq, "d", 1) == seq
 
 
 def test_the_loader_refuses_what_the_checks_let_through_is_reported_not_hidden(tmp_path: Path) -> None:
-    files = edits.add_field({}, "company", field("formula", "Double", expression="employes * 2", result_type="integer"))
+    files = entity_edits.add_field({}, "company", field("formula", "Double", expression="employes * 2", result_type="integer"))
     registry = load_layer(tmp_path, files)  # the expression is checked with the rules, when the layer is previewed
     from crm_platform.rules.site_rules import compile_site_rules
 

@@ -1,6 +1,6 @@
 """The object designer: new objects, an object's page (its fields, which pack each comes from),
 its labels, adding a field of any type, editing, reordering and archiving the fields the layer
-added. Every action computes the layer's new files (crm_platform.engine.layer_edits) and ends in
+added. Every action computes the layer's new files (crm_platform.engine.layer_entity_edits) and ends in
 design_common.propose: the admin reviews the diff and the migration, then applies it.
 Administrators only. The form layout editor is in design_forms.py, list views in design_views.py."""
 
@@ -14,6 +14,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crm_platform.engine import layer_edits as edits
+from crm_platform.engine import layer_entity_edits as entity_edits
+from crm_platform.engine import layer_field_input as field_input
+from crm_platform.engine import layer_screen_edits as screen_edits
 from crm_platform.engine.site_layer import PACK_NAME, SiteLayer
 from crm_platform.metadata import field_types as ft
 from crm_platform.metadata.model import Entity, Field
@@ -73,7 +76,7 @@ def layer_owns(entity: Entity) -> bool:
 
 def field_rows(entity: Entity, files: dict[str, str]) -> list[dict[str, Any]]:
     """The entity's fields in their order, with where each comes from and what the layer may do."""
-    mine = set(edits.layer_fields(files, entity.name))
+    mine = set(entity_edits.layer_fields(files, entity.name))
     return [{"field": f, "pack": f.pack, "editable": f.pack == PACK_NAME and f.name in mine, "details": _details(f)} for f in entity.fields]
 
 
@@ -101,7 +104,7 @@ def _details(f: Field) -> str:
 def form_mode(registry: Any, entity: Entity) -> str:
     """How the layer may lay out the entity's form: 'extends' (a pack declares the form main:
     the layer adds sections to it) or 'full' (the layer declares main)."""
-    main = registry.forms.get(f"{entity.name}.{edits.MAIN_FORM}")
+    main = registry.forms.get(f"{entity.name}.{screen_edits.MAIN_FORM}")
     return "extends" if main is not None and main.pack != PACK_NAME else "full"
 
 
@@ -124,10 +127,10 @@ async def create_entity(request: Request) -> Response:
     data = plain(await form_data(request))
     registry = site_of(request).registry
     try:
-        doc = edits.entity_from_input(data, taken=registry.entities, entities=[e.name for e in registry.entities.values() if not e.child_of])
+        doc = field_input.entity_from_input(data, taken=registry.entities, entities=[e.name for e in registry.entities.values() if not e.child_of])
     except edits.EditRefused as exc:
         return render(request, "design/entity_new.html", _new_context(request, data, exc.errors), status=422)
-    files = edits.new_entity(layer.current_files(), doc)
+    files = entity_edits.new_entity(layer.current_files(), doc)
     return await propose(request, files, f"new object {doc['name']}", "/admin/design/entities/new")
 
 
@@ -140,9 +143,9 @@ def _entity_context(request: Request, layer: SiteLayer, entity: Entity, values: 
     if values is None:
         values = {"label_en": entity.label.en, "label_zh": entity.label.zh_cn, "plural_en": entity.plural_label.en,
                   "plural_zh": entity.plural_label.zh_cn, "icon": entity.icon or "", "title_field": entity.title_field or ""}
-    main = registry.forms.get(f"{entity.name}.{edits.MAIN_FORM}")
+    main = registry.forms.get(f"{entity.name}.{screen_edits.MAIN_FORM}")
     return {"entity": entity, "rows": field_rows(entity, files), "own": layer_owns(entity), "values": values, "errors": errors or {},
-            "stored": [f for f in entity.stored_fields], "type_groups": TYPE_GROUPS, "layer_fields": edits.layer_fields(files, entity.name),
+            "stored": [f for f in entity.stored_fields], "type_groups": TYPE_GROUPS, "layer_fields": entity_edits.layer_fields(files, entity.name),
             "views": registry.list_views_of(entity.name), "form": main, "form_mode": form_mode(registry, entity),
             "children": registry.children_of(entity.name), "error": None}
 
@@ -162,13 +165,13 @@ async def update_entity(request: Request) -> Response:
         return not_found(request)
     data = plain(await form_data(request))
     try:
-        changes = edits.entity_properties_from_input(data, [f.name for f in entity.stored_fields])
+        changes = field_input.entity_properties_from_input(data, [f.name for f in entity.stored_fields])
     except edits.EditRefused as exc:
         return render(request, "design/entity.html", _entity_context(request, layer, entity, data, exc.errors), status=422)
     current = {"label": label_dict(entity.label), "plural_label": label_dict(entity.plural_label), "icon": entity.icon, "title_field": entity.title_field}
     if changes["plural_label"] is None:
         changes["plural_label"] = None if layer_owns(entity) else current["plural_label"]
-    files = edits.set_entity_properties(layer.current_files(), entity.name, changes, None if layer_owns(entity) else current)
+    files = entity_edits.set_entity_properties(layer.current_files(), entity.name, changes, None if layer_owns(entity) else current)
     return await propose(request, files, f"{entity.name}: labels", f"/admin/design/entities/{entity.name}")
 
 
@@ -212,7 +215,7 @@ def _field_context(request: Request, entity: Entity, ftype: str, values: dict[st
     return {"entity": entity, "ftype": ftype, "values": values, "errors": errors, "editing": editing, "props": props,
             "targets": targets, "system_targets": tuple(ft.SYSTEM_TARGETS), "children": registry.children_of(entity.name), "on_delete": ft.ON_DELETE, "action": action,
             "result_types": ft.FORMULA_RESULT_TYPES, "type_groups": TYPE_GROUPS, "form_mode": form_mode(registry, entity),
-            "has_form": registry.forms.get(f"{entity.name}.{edits.MAIN_FORM}") is not None, "error": None}
+            "has_form": registry.forms.get(f"{entity.name}.{screen_edits.MAIN_FORM}") is not None, "error": None}
 
 
 def _option_op(values: dict[str, Any], action: str, arg: str) -> bool:
@@ -257,7 +260,7 @@ async def save_field(request: Request) -> Response:
         return not_found(request)
     editing = request.path_params.get("field")
     files = layer.current_files()
-    if editing is not None and editing not in edits.layer_fields(files, entity.name):
+    if editing is not None and editing not in entity_edits.layer_fields(files, entity.name):
         return not_found(request)
     form = await form_data(request)
     data = plain(form, "opt_value", "opt_en", "opt_zh", "opt_color")
@@ -267,18 +270,18 @@ async def save_field(request: Request) -> Response:
     if action and _option_op(data, action, arg):
         return page(request, "design/entity_field.html", _field_context(request, entity, ftype, data, {}, editing))
     registry = site_of(request).registry
-    taken = set(entity.field_map) | set(edits.layer_fields(files, entity.name))
+    taken = set(entity.field_map) | set(entity_edits.layer_fields(files, entity.name))
     try:
-        field = edits.field_from_input(data, ftype, taken=taken, entities=[e.name for e in registry.entities.values() if not e.child_of],
-                                       children=[e.name for e in registry.children_of(entity.name)], editing=editing)
+        field = field_input.field_from_input(data, ftype, taken=taken, entities=[e.name for e in registry.entities.values() if not e.child_of],
+                                             children=[e.name for e in registry.children_of(entity.name)], editing=editing)
         if editing:
-            new = edits.replace_field(files, entity.name, editing, field)
+            new = entity_edits.replace_field(files, entity.name, editing, field)
             note = f"{entity.name}: change field {editing}"
         else:
-            new = edits.add_field(files, entity.name, field)
+            new = entity_edits.add_field(files, entity.name, field)
             if data.get("on_form"):
-                has_form = registry.forms.get(f"{entity.name}.{edits.MAIN_FORM}") is not None
-                new = edits.place_on_form(new, entity.name, field["name"], extends=(form_mode(registry, entity) == "extends") if has_form else None)
+                has_form = registry.forms.get(f"{entity.name}.{screen_edits.MAIN_FORM}") is not None
+                new = screen_edits.place_on_form(new, entity.name, field["name"], extends=(form_mode(registry, entity) == "extends") if has_form else None)
             note = f"{entity.name}: add field {field['name']}"
     except edits.EditRefused as exc:
         return render(request, "design/entity_field.html", _field_context(request, entity, ftype, data, exc.errors, editing), status=422)
@@ -290,7 +293,7 @@ async def edit_field_page(request: Request) -> Response:
     layer = layer_of(request)
     entity = entity_or_404(request)
     name = request.path_params["field"]
-    if entity is None or name not in entity.field_map or name not in edits.layer_fields(layer.current_files(), entity.name):
+    if entity is None or name not in entity.field_map or name not in entity_edits.layer_fields(layer.current_files(), entity.name):
         return not_found(request)
     f = entity.field(name)
     return render(request, "design/entity_field.html", _field_context(request, entity, f.type, _field_values(f), {}, name))
@@ -303,7 +306,7 @@ async def archive_field(request: Request) -> Response:
         return not_found(request)
     name = request.path_params["field"]
     try:
-        files = edits.archive_field(layer.current_files(), entity.name, name)
+        files = entity_edits.archive_field(layer.current_files(), entity.name, name)
     except edits.EditRefused as exc:
         context = _entity_context(request, layer, entity)
         context["error"] = "; ".join(exc.errors.values())
@@ -319,7 +322,7 @@ async def order_page(request: Request) -> Response:
     if entity is None:
         return not_found(request)
     files = layer.current_files()
-    mine = edits.layer_fields(files, entity.name)
+    mine = entity_edits.layer_fields(files, entity.name)
     return render(request, "design/entity_order.html", {"entity": entity, "order": mine, "fixed": [f for f in entity.fields if f.name not in mine], "error": None})
 
 
@@ -330,15 +333,15 @@ async def save_order(request: Request) -> Response:
         return not_found(request)
     form = await form_data(request)
     files = layer.current_files()
-    mine = edits.layer_fields(files, entity.name)
+    mine = entity_edits.layer_fields(files, entity.name)
     order = [str(v) for v in form.getlist("item") if str(v) in mine]
     action, arg = op_of(form)
     context = {"entity": entity, "order": order, "fixed": [f for f in entity.fields if f.name not in mine], "error": None}
     if action in ("up", "down"):
-        context["order"] = edits.move(order, arg, -1 if action == "up" else 1, first_fixed=False)
+        context["order"] = screen_edits.move(order, arg, -1 if action == "up" else 1, first_fixed=False)
         return page(request, "design/entity_order.html", context)
     try:
-        new = edits.reorder_fields(files, entity.name, order)
+        new = entity_edits.reorder_fields(files, entity.name, order)
     except edits.EditRefused as exc:
         context["error"] = "; ".join(exc.errors.values())
         return render(request, "design/entity_order.html", context, status=422)

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crm_platform.engine import layer_edits as edits
+from crm_platform.engine import layer_screen_edits as screen_edits
 from crm_platform.metadata.model import Entity
 from crm_platform.ui.screens.common import form_data, site_of
 from crm_platform.ui.screens.design_common import layer_of, propose
@@ -37,7 +38,7 @@ def _initial(request: Request, entity: Entity, mode: str) -> tuple[list[str], di
     """(sequence, section attributes by key, related lists) of what the layer has now."""
     registry = site_of(request).registry
     files = layer_of(request).current_files()
-    mine = edits.layer_form(files, entity.name)
+    mine = screen_edits.layer_form(files, entity.name)
     if mine is not None:
         sections = [{"label_en": s["label"]["en"], "label_zh": s["label"]["zh-CN"], "columns": str(s.get("columns", 2)), "fields": list(s["fields"])}
                     for s in mine.get("sections") or []]
@@ -65,8 +66,8 @@ def _pack_sections(request: Request, entity: Entity, mode: str) -> list[Any]:
     if mode != "extends":
         return []
     registry = site_of(request).registry
-    main = registry.forms[f"{entity.name}.{edits.MAIN_FORM}"]
-    mine = edits.layer_form(layer_of(request).current_files(), entity.name)
+    main = registry.forms[f"{entity.name}.{screen_edits.MAIN_FORM}"]
+    mine = screen_edits.layer_form(layer_of(request).current_files(), entity.name)
     added = len((mine or {}).get("sections") or [])
     return list(main.sections[: len(main.sections) - added])
 
@@ -78,8 +79,8 @@ def _pack_placed(request: Request, entity: Entity, mode: str) -> set[str]:
 def _pack_related(request: Request, entity: Entity, mode: str) -> list[str]:
     if mode != "extends":
         return []
-    main = site_of(request).registry.forms[f"{entity.name}.{edits.MAIN_FORM}"]
-    mine = edits.layer_form(layer_of(request).current_files(), entity.name)
+    main = site_of(request).registry.forms[f"{entity.name}.{screen_edits.MAIN_FORM}"]
+    mine = screen_edits.layer_form(layer_of(request).current_files(), entity.name)
     added = len((mine or {}).get("related") or [])
     return list(main.related[: len(main.related) - added])
 
@@ -122,7 +123,7 @@ def _apply_op(sequence: list[str], attrs: dict[str, dict[str, str]], action: str
     if POOL not in seq:
         seq.append(POOL)
     if action in ("up", "down"):
-        return edits.move(seq, arg, -1 if action == "up" else 1)
+        return screen_edits.move(seq, arg, -1 if action == "up" else 1)
     if action == "unplace" and arg in seq:
         seq.remove(arg)
         return [*seq, arg]
@@ -183,12 +184,12 @@ async def save_form(request: Request) -> Response:
     context = _context(request, entity, mode, sequence, attrs, related)
     allowed = set(context["candidates"])
     try:
-        sections = edits.sections_from_input(context["sections"], [f for f in entity.field_map if f not in pack_placed])
+        sections = screen_edits.sections_from_input(context["sections"], [f for f in entity.field_map if f not in pack_placed])
         bad = [r for r in related if r not in allowed]
         if bad:
             raise edits.EditRefused({"related": f"'{bad[0]}' is not a reference to {entity.name}"})
-        files = edits.set_form(layer.current_files(), entity.name, sections, extends=mode == "extends",
-                               form_label={"en": entity.label.en, "zh-CN": entity.label.zh_cn}, related=related)
+        files = screen_edits.set_form(layer.current_files(), entity.name, sections, extends=mode == "extends",
+                                      form_label={"en": entity.label.en, "zh-CN": entity.label.zh_cn}, related=related)
     except edits.EditRefused as exc:
         context["errors"] = exc.errors
         return render(request, "design/form_editor.html", context, status=422)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crm_platform.engine import layer_edits as edits
+from crm_platform.engine import layer_screen_edits as screen_edits
 from crm_platform.engine.site_layer import PACK_NAME
 from crm_platform.metadata import field_types as ft
 from crm_platform.metadata.model import Entity, ListView
@@ -31,7 +32,7 @@ COLUMNS = "§cols"
 
 
 def listable(entity: Entity) -> list[str]:
-    return [f.name for f in entity.fields if ft.FIELD_TYPES[f.type].stored] + list(edits.LISTABLE_SYSTEM_COLUMNS)
+    return [f.name for f in entity.fields if ft.FIELD_TYPES[f.type].stored] + list(screen_edits.LISTABLE_SYSTEM_COLUMNS)
 
 
 def _pack_default(request: Request, entity: Entity) -> ListView | None:
@@ -44,7 +45,7 @@ async def views_page(request: Request) -> Response:
     entity = entity_or_404(request)
     if entity is None or entity.child_of:
         return not_found(request)
-    mine = {v["name"] for v in edits.layer_views(layer.current_files(), entity.name)}
+    mine = {v["name"] for v in screen_edits.layer_views(layer.current_files(), entity.name)}
     views = site_of(request).registry.list_views_of(entity.name)
     default = site_of(request).registry.default_list_view(entity.name)
     return render(request, "design/entity_views.html", {"entity": entity, "views": views, "mine": mine, "default": default, "error": None})
@@ -88,7 +89,7 @@ async def view_page(request: Request) -> Response:
     editing = request.path_params.get("view")
     view = None
     if editing is not None:
-        if editing not in {v["name"] for v in edits.layer_views(layer.current_files(), entity.name)}:
+        if editing not in {v["name"] for v in screen_edits.layer_views(layer.current_files(), entity.name)}:
             return not_found(request)
         view = next((v for v in site_of(request).registry.list_views_of(entity.name) if v.name == editing), None)
     if view is not None:
@@ -114,7 +115,7 @@ async def save_view(request: Request) -> Response:
         return not_found(request)
     editing = request.path_params.get("view")
     files = layer.current_files()
-    if editing is not None and editing not in {v["name"] for v in edits.layer_views(files, entity.name)}:
+    if editing is not None and editing not in {v["name"] for v in screen_edits.layer_views(files, entity.name)}:
         return not_found(request)
     form = await form_data(request)
     data = plain(form)
@@ -122,7 +123,7 @@ async def save_view(request: Request) -> Response:
     action, arg = op_of(form)
     if action in ("up", "down", "unplace", "place"):
         if action in ("up", "down"):
-            sequence = edits.move(sequence, arg, -1 if action == "up" else 1)
+            sequence = screen_edits.move(sequence, arg, -1 if action == "up" else 1)
         elif arg in sequence:
             sequence.remove(arg)
             sequence.insert(len(sequence) if action == "unplace" else (sequence.index(POOL) if POOL in sequence else len(sequence)), arg)
@@ -132,7 +133,7 @@ async def save_view(request: Request) -> Response:
     taken = {v.name for v in site_of(request).registry.list_views_of(entity.name)}
     errors: dict[str, str] = {}
     try:
-        view = edits.view_from_input(data, listable=listable(entity), taken=taken, editing=editing)
+        view = screen_edits.view_from_input(data, listable=listable(entity), taken=taken, editing=editing)
     except edits.EditRefused as exc:
         errors.update(exc.errors)
     problems = filter_errors(request, entity, str(data.get("filter") or ""))
@@ -143,7 +144,7 @@ async def save_view(request: Request) -> Response:
     if errors:
         context["errors"] = errors
         return render(request, "design/view_editor.html", context, status=422)
-    new = edits.set_view(files, entity.name, view)
+    new = screen_edits.set_view(files, entity.name, view)
     return await propose(request, new, f"{entity.name}: list view {view['name']}", context["action"])
 
 
@@ -153,7 +154,7 @@ async def remove_view(request: Request) -> Response:
     if entity is None:
         return not_found(request)
     try:
-        files = edits.remove_view(layer.current_files(), entity.name, request.path_params["view"])
+        files = screen_edits.remove_view(layer.current_files(), entity.name, request.path_params["view"])
     except edits.EditRefused:
         return not_found(request)
     return await propose(request, files, f"{entity.name}: remove list view {request.path_params['view']}", f"/admin/design/entities/{entity.name}/views")
