@@ -5,7 +5,7 @@ ceramics), starts `crm-platform serve`, logs in as the demo admin and opens ever
 page of each entity, every dashboard and the designer home, then prints the process's resident
 memory now and at its peak (VmRSS / VmHWM from /proc, Linux), against the baseline of a bare
 Python process that imports the same libraries (starlette, sqlalchemy, lark, jinja2, casbin, arq):
-its peak (VmHWM) too.
+its peak (VmHWM) too. On SQLite by default; the runner measures it on each database it runs.
 """
 
 from __future__ import annotations
@@ -88,12 +88,15 @@ def open_pages(base: str, username: str, password: str) -> tuple[int, int]:
     return len(entities), opened + 1
 
 
-def measure_memory() -> Memory:
-    """A demo site with both packs in a temporary folder (SQLite), one `crm-platform serve`, the pages opened."""
+def measure_memory(database_url: str | None = None) -> Memory:
+    """A demo site with both packs in a temporary folder (on SQLite there, or on the empty database
+    `database_url` names), one `crm-platform serve`, the pages opened."""
     folder = Path(tempfile.mkdtemp(prefix="bench_memory_"))
     env = {**os.environ, "CRM_VAR_DIR": str(folder / "var"), "CRM_PACKS": "crm_standard,ceramics"}
     env.pop("CRM_DATABASE_URL", None)
     env.pop("CRM_REDIS_URL", None)
+    if database_url:
+        env["CRM_DATABASE_URL"] = database_url
     try:
         setup = subprocess.run([str(BIN), "demo", "setup"], env=env, cwd=REPO, capture_output=True, text=True)
         if setup.returncode:

@@ -147,12 +147,12 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
         with Databases(kind, server) as dbs:
             versions.append(dbs.version())
             rows += [Row.timing(result, kind) for result in measure_database(dbs, sizes)]
-    if not args.no_memory:
-        progress("server memory (demo setup with crm_standard and ceramics, then serve)")
-        memory = bench_memory.measure_memory()
-        rows.append(Row.memory("server peak memory, both packs", "sqlite", memory.peak, "bare Python imports",
-                               memory.baseline, f"{memory.pages} pages; RSS {memory.start_rss} MiB after start-up, "
-                                                f"{memory.rss} MiB after the pages"))
+            if not args.no_memory:
+                progress(f"server memory on {kind} (demo setup with crm_standard and ceramics, then serve)")
+                memory = bench_memory.measure_memory(dbs.new("memory") if kind == "postgresql" else None)
+                rows.append(Row.memory("server peak memory, both packs", kind, memory.peak, "bare Python imports",
+                                       memory.baseline, f"{memory.pages} pages; RSS {memory.start_rss} MiB after start-up, "
+                                                        f"{memory.rss} MiB after the pages"))
     seconds = (dt.datetime.now() - started).total_seconds()
     load_at_end = os.getloadavg()
     out(f"benchmarks.run{' --quick' if args.quick else ''}, {started:%Y-%m-%d %H:%M}, {seconds:.0f} s: "
