@@ -205,9 +205,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kind_subsidiary": ("Subsidiary", "子公司"),
     "kind_department": ("Department", "部门"),
     # -- roles and the org tree as site-layer versions (admin_routes.py) --
-    "access_versioned": ("Every change to a role or the org tree is a version of the site layer: see its diff, roll it back or export it as a pack in the",
-                         "角色和组织架构的每次修改都是站点定制层的一个版本：可在此查看差异、回滚或导出为包："),
+    "access_versioned": ("Every change to a role or the org tree is previewed (its diff, or what it would break) before you apply it as a version of the site layer: see its diff, roll it back or export it as a pack in the",
+                         "角色和组织架构的每次修改都会先预览（差异，或它会造成的问题），确认应用后成为站点定制层的一个版本：可在此查看差异、回滚或导出为包："),
     "role_label_includes": ("Label and included roles", "名称与包含的角色"),
+    "included_roles": ("Included roles", "包含的角色"),
     "unit_archive": ("Archive", "归档"),
     "unit_archived": ("Archived", "已归档"),
     # -- duplicates, merge and global search (merge_routes.py, search_routes.py) --

@@ -1,6 +1,7 @@
 """The administration screens and API write roles, the matrix and the org tree as site-layer
-versions: the designer lists them with their diff, a rollback that would strand a user is refused
-naming them, and the export zip carries roles.yaml and org.yaml."""
+versions: the screens preview each change (its diff, or the users it would strand, 422) and
+nothing changes until Apply; the designer lists the versions with their diff, a rollback that
+would strand a user is refused naming them, and the export zip carries roles.yaml and org.yaml."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from crm_platform.engine.site import Site
 from crm_platform.engine.site_layer import SiteLayer
 from crm_platform.ui.app import create_app
 from tests.helpers import log_in, user_with_role
+from tests.ui.admin_preview import apply, apply_form, diff_of, preview, preview_and_apply
 
 
 @pytest.fixture
@@ -33,13 +35,11 @@ def _unit_id(kit: Site, label: str) -> int:
 
 def test_the_org_tree_screen_adds_renames_moves_and_archives_as_versions(admin_client: TestClient, kit: Site) -> None:
     c = admin_client
-    c.post("/admin/units", data={"csrf_token": c.csrf, "name": "Group", "name_zh": "集团", "kind": "group"})
+    preview_and_apply(c, "/admin/units", {"name": "Group", "name_zh": "集团", "kind": "group"})
     group = _unit_id(kit, "Group")
-    c.post("/admin/units", data={"csrf_token": c.csrf, "name": "Sales", "name_zh": "销售部", "kind": "department"})
+    preview_and_apply(c, "/admin/units", {"name": "Sales", "name_zh": "销售部", "kind": "department"})
     sales = _unit_id(kit, "Sales")
-    moved = c.post(f"/admin/units/{sales}", data={"csrf_token": c.csrf, "action": "save", "name": "Sales South", "name_zh": "华南销售部",
-                                                   "kind": "department", "parent_id": str(group)}, follow_redirects=False)
-    assert moved.status_code == 303
+    preview_and_apply(c, f"/admin/units/{sales}", {"action": "save", "name": "Sales South", "name_zh": "华南销售部", "kind": "department", "parent_id": str(group)})
     page = c.get("/admin/units").text
     assert "Sales South" in page and "/admin/design" in page
     assert 'value="华南销售部"' in page  # both languages of the name are kept
@@ -47,7 +47,7 @@ def test_the_org_tree_screen_adds_renames_moves_and_archives_as_versions(admin_c
     refused = c.post(f"/admin/units/{sales}", data={"csrf_token": c.csrf, "action": "archive"})
     assert refused.status_code == 422 and "sara" in refused.text and "move them to another unit first" in refused.text
     kit.permissions.set_unit(user_id, group)
-    assert c.post(f"/admin/units/{sales}", data={"csrf_token": c.csrf, "action": "archive"}, follow_redirects=False).status_code == 303
+    preview_and_apply(c, f"/admin/units/{sales}", {"action": "archive"})
     assert "Archived" in c.get("/admin/units").text
     new_user_units = re.search(r'id="nu-unit".*?</select>', c.get("/admin/users").text, re.S).group(0)  # type: ignore[union-attr]
     assert f'<option value="{group}">' in new_user_units and f'<option value="{sales}">' not in new_user_units  # nothing new goes into an archived unit
@@ -61,16 +61,17 @@ def test_the_org_tree_screen_adds_renames_moves_and_archives_as_versions(admin_c
 
 def test_roles_screen_versions_label_includes_and_matrix_and_a_stranding_rollback_is_refused(admin_client: TestClient, kit: Site) -> None:
     c = admin_client
-    c.post("/admin/roles", data={"csrf_token": c.csrf, "name": "rep", "label_en": "Rep", "label_zh": "代表"})
+    preview_and_apply(c, "/admin/roles", {"name": "rep", "label_en": "Rep", "label_zh": "代表"})
     first = SiteLayer(kit).versions()[0]
-    c.post("/admin/roles", data={"csrf_token": c.csrf, "name": "lead", "label_en": "Lead", "label_zh": "组长"})
-    saved = c.post("/admin/roles/lead", data={"csrf_token": c.csrf, "label_en": "Team lead", "label_zh": "组长", "includes": "rep"}, follow_redirects=False)
-    assert saved.status_code == 303
+    preview_and_apply(c, "/admin/roles", {"name": "lead", "label_en": "Lead", "label_zh": "组长"})
+    preview_and_apply(c, "/admin/roles/lead", {"label_en": "Team lead", "label_zh": "组长", "includes": "rep"})
     page = c.get("/admin/roles?role=lead").text
     assert "Team lead" in page and re.search(r'name="includes" value="rep" checked', page)
-    c.post("/admin/roles/lead/matrix", data={"csrf_token": c.csrf, "cell:company:read": "unit"})
+    preview_and_apply(c, "/admin/roles/lead/matrix", {"cell:company:read": "unit"})
+    assert any(g == {"entity": "company", "action": "read", "scope": "unit", "source": "pack:site"}
+               for g in next(r for r in kit.permissions.list_roles() if r["name"] == "lead")["grants"])
     cycle = c.post("/admin/roles/rep", data={"csrf_token": c.csrf, "label_en": "Rep", "includes": "lead"})
-    assert cycle.status_code == 422 and "cycle" in cycle.text
+    assert cycle.status_code == 422 and "cycle" in cycle.text and 'name="files"' in cycle.text  # the loader's refusal, on the preview
     user_id = kit.users.create_user("leo", "leo-password")
     kit.permissions.assign_role(user_id, "lead")
     back = c.post(f"/admin/design/versions/{first.id}/rollback", data={"csrf_token": c.csrf})
@@ -78,6 +79,51 @@ def test_roles_screen_versions_label_includes_and_matrix_and_a_stranding_rollbac
     assert any(r["name"] == "lead" for r in kit.permissions.list_roles())
     missing = c.post("/admin/roles/nobody/matrix", data={"csrf_token": c.csrf, "cell:company:read": "own"})
     assert missing.status_code == 404
+
+
+def test_a_role_change_is_previewed_with_its_diff_and_nothing_changes_until_apply(admin_client: TestClient, kit: Site) -> None:
+    c = admin_client
+    before = len(SiteLayer(kit).versions())
+    shown = preview(c, "/admin/roles", {"name": "auditor", "label_en": "Auditor", "label_zh": "审计员"})
+    diff = diff_of(shown.text)
+    assert "b/roles.yaml" in diff and re.search(r"^\+.*name: auditor", diff, re.M) and re.search(r"^\+.*Auditor.*审计员", diff, re.M)
+    assert apply_form(shown.text)["note"] == "new role auditor" and apply_form(shown.text)["back"] == "/admin/roles"
+    assert 'href="/admin/roles" class="button"' in shown.text  # Back returns to the roles screen
+    assert len(SiteLayer(kit).versions()) == before and not any(r["name"] == "auditor" for r in kit.permissions.list_roles())
+    assert "Auditor" not in c.get("/admin/roles").text
+    home = apply(c, shown)
+    assert "new role auditor" in home.text and len(SiteLayer(kit).versions()) == before + 1
+    assert any(r["name"] == "auditor" and r["label_zh"] == "审计员" for r in kit.permissions.list_roles())
+    matrix = preview(c, "/admin/roles/auditor/matrix", {"cell:company:read": "all"})
+    assert re.search(r"^\+.*entity: company", diff_of(matrix.text), re.M) and apply_form(matrix.text)["back"] == "/admin/roles?role=auditor"
+    assert next(r for r in kit.permissions.list_roles() if r["name"] == "auditor")["grants"] == []  # not yet
+    unchanged = c.post("/admin/roles/auditor", data={"csrf_token": c.csrf, "label_en": "Auditor", "label_zh": "审计员"}, follow_redirects=False)
+    assert unchanged.status_code == 303 and unchanged.headers["location"] == "/admin/roles?role=auditor"  # nothing to preview
+    ghost = c.post("/admin/roles", data={"csrf_token": c.csrf, "name": "senior", "label_en": "Senior", "includes": ["auditor", "ghost"]})
+    assert ghost.status_code == 422 and "unknown role(s): ghost" in ghost.text and "<h1>Review the change</h1>" not in ghost.text
+    preview_and_apply(c, "/admin/roles", {"name": "senior", "label_en": "Senior", "label_zh": "高级审计员", "includes": ["auditor"]})
+    assert next(r for r in kit.permissions.list_roles() if r["name"] == "senior")["includes"] == ["auditor"]
+    blank = c.post("/admin/units", data={"csrf_token": c.csrf, "name": " ", "kind": "team"})
+    assert blank.status_code == 422 and "<h1>Review the change</h1>" not in blank.text and "New unit" in blank.text  # input errors stay on the screen
+    assert len(SiteLayer(kit).versions()) == before + 2
+
+
+def test_a_unit_change_that_would_strand_users_is_a_422_preview_naming_them_and_no_version(admin_client: TestClient, kit: Site) -> None:
+    c = admin_client
+    preview_and_apply(c, "/admin/units", {"name": "Plant", "name_zh": "工厂", "kind": "department"})
+    plant = _unit_id(kit, "Plant")
+    for name in ("ada", "bo"):
+        kit.users.create_user(name, f"{name}-password-1", unit_id=plant)
+    versions = len(SiteLayer(kit).versions())
+    refused = c.post(f"/admin/units/{plant}", data={"csrf_token": c.csrf, "action": "archive"})
+    assert refused.status_code == 422 and "Problems to fix first" in refused.text
+    assert "the users ada, bo still sit in it" in refused.text and "move them to another unit first" in refused.text
+    assert re.search(r'<button type="submit" class="primary" disabled>', refused.text)  # no Apply
+    assert re.search(r"^\+.*archived: true", diff_of(refused.text), re.M)  # the diff that was refused is shown
+    pressed = c.post("/admin/design/apply", data={"csrf_token": c.csrf, **apply_form(refused.text)})  # Apply forced anyway
+    assert pressed.status_code == 422 and "ada" in pressed.text
+    assert len(SiteLayer(kit).versions()) == versions
+    assert not next(u for u in LayeredAccessAdmin(kit).units() if u.id == plant).archived
 
 
 def test_the_api_writes_versions_and_the_export_carries_roles_and_org(kit: Site) -> None:

@@ -15,6 +15,7 @@ from crm_platform.engine.records.list_query import ListQuery
 from crm_platform.engine.site import Site
 from crm_platform.ui.app import create_app
 from tests.helpers import log_in
+from tests.ui.admin_preview import preview_and_apply
 
 
 def login(kit: Site, username: str, password: str) -> TestClient:
@@ -32,14 +33,13 @@ def admin_client(kit: Site) -> Iterator[TestClient]:
 
 def test_admin_builds_a_role_and_a_user_who_then_sees_their_scope(admin_client: TestClient, kit: Site) -> None:
     c = admin_client
-    assert c.post("/admin/units", data={"csrf_token": c.csrf, "name": "Sales", "kind": "department"}).status_code == 200
+    preview_and_apply(c, "/admin/units", {"name": "Sales", "kind": "department"})
     assert "Sales" in c.get("/admin/units").text
-    c.post("/admin/roles", data={"csrf_token": c.csrf, "name": "seller", "label_en": "Seller", "label_zh": "销售"})
-    saved = c.post("/admin/roles/seller/matrix", data={"csrf_token": c.csrf, "cell:company:read": "own", "cell:company:create": "own", "cell:deal:read": ""}, follow_redirects=False)
-    assert saved.status_code == 303
+    preview_and_apply(c, "/admin/roles", {"name": "seller", "label_en": "Seller", "label_zh": "销售"})
+    preview_and_apply(c, "/admin/roles/seller/matrix", {"cell:company:read": "own", "cell:company:create": "own", "cell:deal:read": ""})
     page = c.get("/admin/roles?role=seller").text
     assert re.search(r'name="cell:company:read"[^>]*>.*?<option value="own" selected', page, re.S)
-    c.post("/admin/roles/seller/fields", data={"csrf_token": c.csrf, "field": "company.revenue", "access": "hidden"})
+    preview_and_apply(c, "/admin/roles/seller/fields", {"field": "company.revenue", "access": "hidden"})
     assert "company.revenue</code>: Hidden" in c.get("/admin/roles?role=seller").text
     unit_id = re.search(r'<option value="(\d+)">Sales</option>', c.get("/admin/users").text).group(1)  # type: ignore[union-attr]
     created = c.post("/admin/users", data={"csrf_token": c.csrf, "username": "sara", "password": "sara-password", "display_name": "Sara", "unit_id": unit_id, "roles": "seller"}, follow_redirects=False)
@@ -66,6 +66,6 @@ def test_admin_errors_are_shown_not_raised(admin_client: TestClient) -> None:
     c = admin_client
     bad = c.post("/admin/users", data={"csrf_token": c.csrf, "username": "x", "password": "short"})
     assert bad.status_code == 422 and "at least 8 characters" in bad.text
-    c.post("/admin/roles", data={"csrf_token": c.csrf, "name": "worker", "label_en": "W"})
+    preview_and_apply(c, "/admin/roles", {"name": "worker", "label_en": "W"})
     duplicate = c.post("/admin/roles", data={"csrf_token": c.csrf, "name": "worker", "label_en": "W"})
     assert duplicate.status_code == 422 and "already exists" in duplicate.text

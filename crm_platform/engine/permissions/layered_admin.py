@@ -5,12 +5,19 @@ role or unit as it is served, writes it whole into the layer's roles.yaml or org
 with its diff, undone by a rollback, exported with the pack, and served by every process (the
 RegistryWatcher) with Casbin's policy reloaded (the sync bumps the policy version).
 
+Computing a change and applying it are separate: each `*_change` method returns a LayerChange
+(the layer's new files and the version's note) without writing anything, which the admin screens
+preview before the admin applies it; `apply` makes the version. `create_role`, `update_role`,
+`set_matrix`, `set_field_access`, `create_unit` and `update_unit` do both at once, for the API
+and the CLI (a call is its own confirmation).
+
 Refusals are ValidationFailed naming the input (or the layer file) and change nothing; a unit or
 role that is not there is NotFound. Roles and units made before they were versioned (rows only)
 are taken into the layer, whole, the first time they are changed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crm_platform.engine.layer_access_edits import (
@@ -37,14 +44,25 @@ if TYPE_CHECKING:
 KEEP: Any = object()  # "leave as it is" for optional arguments where None means "none"
 
 
+@dataclass(frozen=True)
+class LayerChange:
+    """One administrator's change, computed and not applied: the layer's files after it, the note
+    its version gets, and for a new unit the key the unit gets."""
+
+    files: dict[str, str]
+    note: str
+    unit_key: str | None = None
+
+
 class LayeredAccessAdmin:
     def __init__(self, site: Site) -> None:
         self.site = site
 
     # -- applying ----------------------------------------------------------------------------
-    def _apply(self, files: dict[str, str], note: str, by: str) -> LayerVersion:
+    def apply(self, change: LayerChange, by: str) -> LayerVersion:
+        """Make the change a version of the site layer; ValidationFailed when the layer refuses it."""
         try:
-            return SiteLayer(self.site).apply(files, note, by)
+            return SiteLayer(self.site).apply(change.files, change.note, by)
         except LayerRefused as exc:
             details = [FieldError(p.file or "layer", p.message, p.code or "refused") for p in exc.problems]
             if exc.plan is not None:
@@ -75,26 +93,44 @@ class LayeredAccessAdmin:
                         {(g["entity"], g["action"]): g["scope"] for g in row["grants"]},
                         [(f["entity"], f["field"], f["access"]) for f in row["fields"]])
 
-    def _put_role(self, role: RoleSpec, note: str, by: str, also: list[RoleSpec] | None = None) -> LayerVersion:
-        """Write the role (and `also`: rows-only roles it now includes) into the layer and apply."""
+    def _put_role(self, role: RoleSpec, note: str, also: list[RoleSpec] | None = None) -> LayerChange:
+        """The layer with the role (and `also`: rows-only roles it now includes) written into it."""
         files = self._files()
         declared = self._declared()
         for spec in [*(also or []), role]:
             existing = layer_role(files, spec.name)
             replaces = bool(existing.get("replaces")) if existing is not None else spec.name in declared
             files = put_role(files, spec, replaces)
-        return self._apply(files, note, by)
+        return LayerChange(files, note)
 
-    def create_role(self, name: str, label_en: str, label_zh: str | None, by: str) -> LayerVersion:
+    def _included(self, name: str, includes: list[str]) -> tuple[list[str], list[RoleSpec]]:
+        """The roles `name` includes, checked, and those of them made before roles were versioned
+        (rows only: the layer must declare them too)."""
+        known = set(self._declared()) | {r["name"] for r in self.site.permissions.list_roles()}
+        unknown = [i for i in includes if i not in known]
+        if unknown or name in includes:
+            raise ValidationFailed([FieldError("includes", "a role cannot include itself" if name in includes else f"unknown role(s): {', '.join(unknown)}")])
+        included = list(dict.fromkeys(includes))
+        return included, [self.role(i) for i in included if i not in self._declared()]
+
+    def create_role(self, name: str, label_en: str, label_zh: str | None, by: str, includes: list[str] | None = None) -> LayerVersion:
+        return self.apply(self.create_role_change(name, label_en, label_zh, includes), by)
+
+    def create_role_change(self, name: str, label_en: str, label_zh: str | None, includes: list[str] | None = None) -> LayerChange:
         try:
             check_role_name(name, {r["name"] for r in self.site.permissions.list_roles()} | set(self._declared()))
             if not label_en.strip():
                 raise EditRefused({"label_en": "give the English label"})
         except EditRefused as exc:
             raise _invalid(exc) from None
-        return self._put_role(RoleSpec(name, label_en.strip(), (label_zh or "").strip() or label_en.strip()), f"new role {name}", by)
+        included, rows_only = self._included(name, includes or [])
+        role = RoleSpec(name, label_en.strip(), (label_zh or "").strip() or label_en.strip(), included)
+        return self._put_role(role, f"new role {name}", rows_only)
 
     def update_role(self, name: str, by: str, label_en: str | None = None, label_zh: str | None = None, includes: list[str] | None = None) -> LayerVersion:
+        return self.apply(self.update_role_change(name, label_en, label_zh, includes), by)
+
+    def update_role_change(self, name: str, label_en: str | None = None, label_zh: str | None = None, includes: list[str] | None = None) -> LayerChange:
         """Change a role's label and what it includes (the loader refuses unknown roles and cycles)."""
         role = self.role(name)
         if label_en is not None and label_en.strip():
@@ -102,15 +138,15 @@ class LayeredAccessAdmin:
         if label_zh is not None:
             role.label_zh = label_zh.strip() or role.label_en
         if includes is not None:
-            known = set(self._declared()) | {r["name"] for r in self.site.permissions.list_roles()}
-            unknown = [i for i in includes if i not in known]
-            if unknown or name in includes:
-                raise ValidationFailed([FieldError("includes", "a role cannot include itself" if name in includes else f"unknown role(s): {', '.join(unknown)}")])
-            role.includes = list(dict.fromkeys(includes))
+            role.includes = self._included(name, includes)[0]
         rows_only = [self.role(i) for i in role.includes if i not in self._declared()]  # made before roles were versioned
-        return self._put_role(role, f"role {name}: label and includes", by, rows_only)
+        return self._put_role(role, f"role {name}: label and includes", rows_only)
 
     def set_matrix(self, name: str, cells: dict[tuple[str, str], str | None], by: str) -> LayerVersion | None:
+        change = self.matrix_change(name, cells)
+        return self.apply(change, by) if change is not None else None
+
+    def matrix_change(self, name: str, cells: dict[tuple[str, str], str | None]) -> LayerChange | None:
         """Set cells of a role's matrix: (entity, action) -> scope, or None for no grant. Cells not
         named keep their grant. None when nothing changes (no version)."""
         entities = set(self.site.registry.entities)
@@ -128,9 +164,13 @@ class LayeredAccessAdmin:
                 role.grants[key] = scope
         if role.grants == before:
             return None
-        return self._put_role(role, f"role {name}: permissions", by)
+        return self._put_role(role, f"role {name}: permissions")
 
     def set_field_access(self, name: str, entity: str, field: str, access: str | None, by: str) -> LayerVersion:
+        return self.apply(self.field_access_change(name, entity, field, access), by)
+
+    def field_access_change(self, name: str, entity: str, field: str, access: str | None) -> LayerChange:
+        """A field of an entity hidden or read-only for the role (access None: visible again)."""
         try:
             check_field_access(access)
         except EditRefused as exc:
@@ -139,7 +179,7 @@ class LayeredAccessAdmin:
             raise ValidationFailed([FieldError("field", f"unknown field '{entity}.{field}'")])
         role = self.role(name)
         role.fields = [f for f in role.fields if (f[0], f[1]) != (entity, field)] + ([(entity, field, access)] if access else [])
-        return self._put_role(role, f"role {name}: field access {entity}.{field}", by)
+        return self._put_role(role, f"role {name}: field access {entity}.{field}")
 
     # -- the org tree --------------------------------------------------------------------------
     def units(self) -> list[UnitRow]:
@@ -166,6 +206,13 @@ class LayeredAccessAdmin:
             return unit_keys(conn, self.site.schema.system)[key]
 
     def create_unit(self, name_en: str, kind: str, parent_id: int | None, by: str, name_zh: str | None = None) -> int:
+        """Add a unit (under `parent_id`, or at the top) as a version; the new unit's id."""
+        change = self.create_unit_change(name_en, kind, parent_id, name_zh)
+        self.apply(change, by)
+        assert change.unit_key is not None
+        return self._unit_id(change.unit_key)
+
+    def create_unit_change(self, name_en: str, kind: str, parent_id: int | None, name_zh: str | None = None) -> LayerChange:
         try:
             check_unit(name_en, kind)
         except EditRefused as exc:
@@ -180,11 +227,14 @@ class LayeredAccessAdmin:
         key = new_unit_key(name_en, taken)
         name_en = name_en.strip()
         unit = UnitSpec(key, name_en, (name_zh or "").strip() or name_en, kind, parent.key if parent else None)
-        self._apply(put_units(self._files(), [*extra.values(), unit]), f"new unit {name_en}", by)
-        return self._unit_id(key)
+        return LayerChange(put_units(self._files(), [*extra.values(), unit]), f"new unit {name_en}", key)
 
     def update_unit(self, unit_id: int, by: str, name_en: str | None = None, name_zh: str | None = None, kind: str | None = None,
                     parent_id: Any = KEEP, archived: bool | None = None) -> LayerVersion:
+        return self.apply(self.update_unit_change(unit_id, name_en, name_zh, kind, parent_id, archived), by)
+
+    def update_unit_change(self, unit_id: int, name_en: str | None = None, name_zh: str | None = None, kind: str | None = None,
+                           parent_id: Any = KEEP, archived: bool | None = None) -> LayerChange:
         """Rename, change the kind, move (parent_id None: to the top) or archive/restore a unit."""
         rows = {r.id: r for r in self.units()}
         extra: dict[str, UnitSpec] = {}
@@ -218,7 +268,7 @@ class LayeredAccessAdmin:
             unit.archived = archived
             what.append("archived" if archived else "restored")
         extra.pop(unit.key, None)
-        return self._apply(put_units(self._files(), [*extra.values(), unit]), f"unit {unit.name_en}: {', '.join(what) or 'renamed'}", by)
+        return LayerChange(put_units(self._files(), [*extra.values(), unit]), f"unit {unit.name_en}: {', '.join(what) or 'renamed'}")
 
 
 def _invalid(exc: EditRefused) -> ValidationFailed:

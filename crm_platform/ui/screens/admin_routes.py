@@ -1,7 +1,13 @@
 """Administration screens: users (unit, manager, roles, reassignment), roles with a permission
 matrix, label, includes and field access, and the org tree (add, rename, move, archive).
 Administrators only. Users are data and change in place; every change to a role or the org tree
-is a version of the site layer (layered_admin), listed with its diff under the designer."""
+is a version of the site layer (layered_admin), listed with its diff under the designer.
+
+A role or unit change is previewed before it applies, like every designer editor's: the screen
+computes the layer's new files (a bad input re-renders the screen with the error, 422) and shows
+the preview (design_common.propose: the diff of roles.yaml / org.yaml, or the problems, such as
+users a removed unit would strand, with 422 and no Apply); Apply makes the version and lands on
+the designer's home with the applied message, Back returns to the screen."""
 
 from __future__ import annotations
 
@@ -12,10 +18,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from crm_platform.engine.permissions.layered_admin import LayeredAccessAdmin
+from crm_platform.engine.permissions.layered_admin import LayerChange, LayeredAccessAdmin
 from crm_platform.engine.records.errors import NotFound, RecordError
+from crm_platform.engine.site_layer import SiteLayer
 from crm_platform.metadata.access import ACTIONS, SCOPES, UNIT_KINDS
 from crm_platform.ui.screens.common import form_data, site_of
+from crm_platform.ui.screens.design_common import propose
 from crm_platform.ui.templating import render
 
 
@@ -29,12 +37,16 @@ def _units(site: Any) -> list[Any]:
     return LayeredAccessAdmin(site).units()
 
 
-def _by(request: Request) -> str:
-    return str(request.state.actor.username)
-
-
 def _message(exc: RecordError) -> str:
     return "; ".join(d.message for d in exc.details) or exc.message
+
+
+async def _preview(request: Request, change: LayerChange, back: str) -> Response:
+    """The change's preview (diff, plan or problems) with Apply; Back returns to `back`. A change
+    that leaves the layer as it is has nothing to preview: back to the screen."""
+    if change.files == SiteLayer(site_of(request)).current_files():
+        return RedirectResponse(back, status_code=303)
+    return await propose(request, change.files, change.note, back)
 
 
 def _int(value: Any) -> int | None:
@@ -112,7 +124,8 @@ async def roles_page(request: Request, error: str | None = None, status: int = 2
 
 
 async def save_matrix(request: Request) -> Response:
-    """Apply the matrix of one role as a layer version: each cell sent is a scope or empty (no grant)."""
+    """Preview the matrix of one role as a layer version: each cell sent is a scope or empty (no
+    grant). Nothing to preview when no cell changes: back to the role."""
     site = _site(request)
     role = request.path_params["role"]
     form = await form_data(request)
@@ -122,23 +135,27 @@ async def save_matrix(request: Request) -> Response:
         if key.startswith("cell:") and action in ACTIONS and (entity == "*" or entity in site.registry.entities):
             cells[(entity, action)] = value if isinstance(value, str) and value in SCOPES else None
     try:
-        LayeredAccessAdmin(site).set_matrix(role, cells, _by(request))
+        change = LayeredAccessAdmin(site).matrix_change(role, cells)
     except RecordError as exc:
         if isinstance(exc, NotFound):
             raise
         return await roles_page(request, _message(exc), status=422)
-    return RedirectResponse(f"/admin/roles?role={role}", status_code=303)
+    if change is None:
+        return RedirectResponse(f"/admin/roles?role={role}", status_code=303)
+    return await _preview(request, change, f"/admin/roles?role={role}")
 
 
 async def create_role(request: Request) -> Response:
+    """A new role: its name, labels and the roles it includes."""
     site = _site(request)
     form = await form_data(request)
     name = str(form.get("name", "")).strip()
     try:
-        LayeredAccessAdmin(site).create_role(name, str(form.get("label_en") or name), str(form.get("label_zh") or "") or None, _by(request))
+        change = LayeredAccessAdmin(site).create_role_change(name, str(form.get("label_en") or name), str(form.get("label_zh") or "") or None,
+                                                             [str(r) for r in form.getlist("includes") if r])
     except RecordError as exc:
         return await roles_page(request, _message(exc), status=422)
-    return RedirectResponse(f"/admin/roles?role={name}", status_code=303)
+    return await _preview(request, change, "/admin/roles")
 
 
 async def update_role(request: Request) -> Response:
@@ -147,13 +164,13 @@ async def update_role(request: Request) -> Response:
     role = request.path_params["role"]
     form = await form_data(request)
     try:
-        LayeredAccessAdmin(site).update_role(role, _by(request), label_en=str(form.get("label_en") or ""), label_zh=str(form.get("label_zh") or ""),
-                                             includes=[str(r) for r in form.getlist("includes") if r])
+        change = LayeredAccessAdmin(site).update_role_change(role, label_en=str(form.get("label_en") or ""), label_zh=str(form.get("label_zh") or ""),
+                                                             includes=[str(r) for r in form.getlist("includes") if r])
     except RecordError as exc:
         if isinstance(exc, NotFound):
             raise
         return await roles_page(request, _message(exc), status=422)
-    return RedirectResponse(f"/admin/roles?role={role}", status_code=303)
+    return await _preview(request, change, f"/admin/roles?role={role}")
 
 
 async def set_field(request: Request) -> Response:
@@ -164,12 +181,12 @@ async def set_field(request: Request) -> Response:
     access = form.get("access")
     entity, _, field = spec.partition(".")
     try:
-        LayeredAccessAdmin(site).set_field_access(role, entity, field, access if access in ("hidden", "read_only") else None, _by(request))
+        change = LayeredAccessAdmin(site).field_access_change(role, entity, field, access if access in ("hidden", "read_only") else None)
     except RecordError as exc:
         if isinstance(exc, NotFound):
             raise
         return await roles_page(request, _message(exc), status=422)
-    return RedirectResponse(f"/admin/roles?role={role}", status_code=303)
+    return await _preview(request, change, f"/admin/roles?role={role}")
 
 
 async def units_page(request: Request, error: str | None = None, status: int = 200) -> Response:
@@ -181,11 +198,11 @@ async def create_unit(request: Request) -> Response:
     site = _site(request)
     form = await form_data(request)
     try:
-        LayeredAccessAdmin(site).create_unit(str(form.get("name", "")).strip(), str(form.get("kind", "")), _int(form.get("parent_id")), _by(request),
-                                             name_zh=str(form.get("name_zh") or ""))
+        change = LayeredAccessAdmin(site).create_unit_change(str(form.get("name", "")).strip(), str(form.get("kind", "")), _int(form.get("parent_id")),
+                                                             name_zh=str(form.get("name_zh") or ""))
     except RecordError as exc:
         return await units_page(request, _message(exc), status=422)
-    return RedirectResponse("/admin/units", status_code=303)
+    return await _preview(request, change, "/admin/units")
 
 
 async def update_unit(request: Request) -> Response:
@@ -202,12 +219,12 @@ async def update_unit(request: Request) -> Response:
         changes.update(name_en=str(form.get("name") or ""), name_zh=str(form.get("name_zh") or ""), kind=str(form.get("kind") or "") or None,
                        parent_id=_int(form.get("parent_id")))
     try:
-        LayeredAccessAdmin(site).update_unit(request.path_params["id"], _by(request), **changes)
+        change = LayeredAccessAdmin(site).update_unit_change(request.path_params["id"], **changes)
     except RecordError as exc:
         if isinstance(exc, NotFound):
             raise
         return await units_page(request, _message(exc), status=422)
-    return RedirectResponse("/admin/units", status_code=303)
+    return await _preview(request, change, "/admin/units")
 
 
 routes = [
