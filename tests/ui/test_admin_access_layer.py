@@ -153,6 +153,15 @@ def test_the_api_writes_versions_and_the_export_carries_roles_and_org(kit: Site)
         assert notes[:3] == ["role seller: label and includes", "role seller: permissions", "new role seller"]
         archive = zipfile.ZipFile(io.BytesIO(client.get("/api/v1/design/export").content))
         assert {"site/org.yaml", "site/roles.yaml", "site/pack.yaml"} <= set(archive.namelist())
+        helper = client.post("/api/v1/admin/roles", json={"name": "helper", "label_en": "Helper", "includes": ["seller"]})
+        assert helper.status_code == 201
+        assert next(r for r in client.get("/api/v1/admin/roles").json()["data"] if r["name"] == "helper")["includes"] == ["seller"]
+        refused = client.post("/api/v1/admin/roles", json={"name": "helper2", "label_en": "Helper 2", "includes": "seller"})
+        assert refused.status_code == 422 and refused.json()["error"]["details"][0]["field"] == "includes"
+        unknown = client.post("/api/v1/admin/roles", json={"name": "helper3", "label_en": "Helper 3", "includes": ["nobody"]})
+        assert unknown.status_code == 422 and "nobody" in unknown.text
+        assert "helper2" not in {r["name"] for r in client.get("/api/v1/admin/roles").json()["data"]}
+        archive = zipfile.ZipFile(io.BytesIO(client.get("/api/v1/design/export").content))
         roles_yaml = archive.read("site/roles.yaml").decode()
         assert "name: seller" in roles_yaml and "includes: [worker]" in roles_yaml and "user:" not in roles_yaml
         org_yaml = archive.read("site/org.yaml").decode()

@@ -48,10 +48,19 @@ def _text(data: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _includes(data: dict[str, Any]) -> list[str] | None:
+    includes = data.get("includes")
+    if includes is not None and (not isinstance(includes, list) or not all(isinstance(i, str) for i in includes)):
+        raise ValidationFailed([FieldError("includes", "a list of role names")])
+    return includes
+
+
 async def create_role(request: Request) -> Response:
+    """{name, label_en, label_zh?, includes?: [role, ...]}"""
     site = _admin(request)
     data = await _body(request, "name", "label_en")
-    version = LayeredAccessAdmin(site).create_role(str(data["name"]), str(data["label_en"]), _text(data, "label_zh"), _by(request))
+    version = LayeredAccessAdmin(site).create_role(str(data["name"]), str(data["label_en"]), _text(data, "label_zh"), _by(request),
+                                                   includes=_includes(data))
     return json_response({"name": data["name"], "layer_version": version.id}, status=201)
 
 
@@ -59,11 +68,8 @@ async def update_role(request: Request) -> Response:
     """{label_en?, label_zh?, includes?: [role, ...]}"""
     site = _admin(request)
     data = await _body(request)
-    includes = data.get("includes")
-    if includes is not None and (not isinstance(includes, list) or not all(isinstance(i, str) for i in includes)):
-        raise ValidationFailed([FieldError("includes", "a list of role names")])
     version = LayeredAccessAdmin(site).update_role(request.path_params["role"], _by(request), label_en=_text(data, "label_en"),
-                                                   label_zh=_text(data, "label_zh"), includes=includes)
+                                                   label_zh=_text(data, "label_zh"), includes=_includes(data))
     return json_response({"name": request.path_params["role"], "layer_version": version.id})
 
 
