@@ -276,6 +276,7 @@ def define_system_tables(md: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("sharing", sa.String(16), nullable=False, server_default="private"),  # private | everyone | roles
             sa.Column("roles", sa.Text, nullable=False, server_default="[]"),  # JSON: role names when shared with roles
             sa.Column("widgets", sa.Text, nullable=False, server_default="[]"),  # JSON: [{title, chart, spec, report_id}] in order
+            sa.Column("version", sa.Integer, nullable=False, server_default="1"),  # optimistic lock: every change names the version it saw
             sa.Column("created_at", UTCDateTime(), nullable=False),
             sa.Column("updated_at", UTCDateTime(), nullable=False),
         ),

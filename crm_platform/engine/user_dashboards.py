@@ -3,9 +3,14 @@ everyone, or the holders of some roles) and an ordered list of widgets, each a c
 spec with a title and a chart. Only the owner or an administrator changes or deletes one; every
 widget still runs as a report for whoever views it, within what they may read.
 
+Every dashboard has a `version` (1 when created, one more on every change). Every change names the
+version it was based on, as record updates do: a change based on an older version is a 409
+Conflict naming the dashboard and changes nothing (the write itself is guarded by the version, so
+two saves racing each other cannot both win).
+
     boards = UserDashboards(site)
     board_id = boards.create(actor, "My pipeline", widgets=[{"report_id": 3, "chart": "funnel"}])
-    boards.update(actor, board_id, {"sharing": "roles", "roles": ["sales_manager"]})
+    boards.update(actor, board_id, {"sharing": "roles", "roles": ["sales_manager"]}, version=1)
 """
 
 from __future__ import annotations
@@ -18,8 +23,16 @@ import sqlalchemy as sa
 
 from crm_platform.engine.column_types import utcnow
 from crm_platform.engine.records.actor import Actor
-from crm_platform.engine.records.errors import FieldError, Forbidden, NotFound, RecordError, ValidationFailed
-from crm_platform.engine.reports import Reports, ReportSpec, SavedReports
+from crm_platform.engine.records.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    RecordError,
+    ValidationFailed,
+)
+from crm_platform.engine.reports import MAX_ROWS, Reports, ReportSpec, SavedReports
 
 if TYPE_CHECKING:
     from crm_platform.engine.site import Site
@@ -50,6 +63,14 @@ def charts_for(spec: dict[str, Any]) -> list[str]:
     if groups == 1 and len(spec.get("measures") or []) >= 2:
         allowed.append("target")
     return [*allowed, "table", "number"]
+
+
+def stale(board: dict[str, Any], yours: int, current: int) -> Conflict:
+    """The 409 for a change based on version `yours` of a board now at `current` (code `conflict`,
+    as a stale record update; `details[0]` carries both versions)."""
+    return Conflict(f"dashboard '{board['name']}' was changed by someone else since you opened it (you saw version {yours}, it is now at "
+                    f"version {current}): reload it to see the current state, then make your change again",
+                    [FieldError("version", f"changed by someone else since version {yours}", "conflict", {"current": current, "yours": yours})])
 
 
 def default_chart(spec: dict[str, Any]) -> str:
@@ -109,14 +130,16 @@ class UserDashboards:
         values = self._checked(actor, {"name": name, "sharing": sharing, "roles": roles or [], "widgets": widgets or []})
         stamp = utcnow()
         with self.site.engine.begin() as conn:
-            inserted = conn.execute(self.table.insert().values(owner_id=actor.user_id, created_at=stamp, updated_at=stamp, **values)
+            inserted = conn.execute(self.table.insert().values(owner_id=actor.user_id, version=1, created_at=stamp, updated_at=stamp, **values)
                                     .returning(self.table.c.id))
             return int(inserted.scalar_one())
 
-    def update(self, actor: Actor, board_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-        """Change name, sharing, roles and/or the whole widget list (in its new order); every bad
-        part is named at once and nothing changes then."""
+    def update(self, actor: Actor, board_id: int, changes: dict[str, Any], *, version: Any) -> dict[str, Any]:
+        """Change name, sharing, roles and/or the whole widget list (in its new order), based on
+        `version`; every bad part is named at once and nothing changes then. A stale `version` is a
+        409 Conflict, a missing one a 400."""
         board = self.editable(actor, board_id)
+        base = self._based_on(board, version)
         unknown = sorted(set(changes) - set(UPDATABLE))
         if unknown:
             raise ValidationFailed([FieldError(k, f"unknown property; a dashboard has {', '.join(UPDATABLE)}", "unknown") for k in unknown])
@@ -125,43 +148,77 @@ class UserDashboards:
             merged["roles"] = []
         values = self._checked(actor, merged, known=board["widgets"])
         with self.site.engine.begin() as conn:
-            conn.execute(self.table.update().where(self.table.c.id == board_id).values(updated_at=utcnow(), **values))
+            written = conn.execute(self.table.update().where(self.table.c.id == board_id, self.table.c.version == base)
+                                   .values(version=base + 1, updated_at=utcnow(), **values))
+            if written.rowcount != 1:
+                self._refuse_race(conn, board, base)
         return self.get(actor, board_id)
 
-    def delete(self, actor: Actor, board_id: int) -> None:
-        self.editable(actor, board_id)
-        with self.site.engine.begin() as conn:
-            conn.execute(self.table.delete().where(self.table.c.id == board_id))
-
-    def add_widget(self, actor: Actor, board_id: int, widget: dict[str, Any]) -> dict[str, Any]:
+    def delete(self, actor: Actor, board_id: int, *, version: Any) -> None:
+        """Delete the dashboard if it is still at `version`; `version=None` deletes whatever it
+        holds now (the API's DELETE without a version, as a record's DELETE takes none)."""
         board = self.editable(actor, board_id)
-        return self.update(actor, board_id, {"widgets": [*board["widgets"], widget]})
+        base = board["version"] if version is None else self._based_on(board, version)
+        with self.site.engine.begin() as conn:
+            if conn.execute(self.table.delete().where(self.table.c.id == board_id, self.table.c.version == base)).rowcount != 1:
+                self._refuse_race(conn, board, base)
 
-    def remove_widget(self, actor: Actor, board_id: int, index: int) -> dict[str, Any]:
-        widgets = self._widgets_with(actor, board_id, index)
+    def add_widget(self, actor: Actor, board_id: int, widget: dict[str, Any], *, version: Any) -> dict[str, Any]:
+        board = self.editable(actor, board_id)
+        self._based_on(board, version)
+        return self.update(actor, board_id, {"widgets": [*board["widgets"], widget]}, version=version)
+
+    def remove_widget(self, actor: Actor, board_id: int, index: int, *, version: Any) -> dict[str, Any]:
+        widgets = self._widgets_with(actor, board_id, index, version)
         del widgets[index]
-        return self.update(actor, board_id, {"widgets": widgets})
+        return self.update(actor, board_id, {"widgets": widgets}, version=version)
 
-    def move_widget(self, actor: Actor, board_id: int, index: int, offset: int) -> dict[str, Any]:
+    def move_widget(self, actor: Actor, board_id: int, index: int, offset: int, *, version: Any) -> dict[str, Any]:
         """Move a widget up (offset -1) or down (+1); at either end it stays."""
-        widgets = self._widgets_with(actor, board_id, index)
+        widgets = self._widgets_with(actor, board_id, index, version)
         target = min(max(index + offset, 0), len(widgets) - 1)
         widgets.insert(target, widgets.pop(index))
-        return self.update(actor, board_id, {"widgets": widgets})
+        return self.update(actor, board_id, {"widgets": widgets}, version=version)
 
-    def set_widget(self, actor: Actor, board_id: int, index: int, chart: str | None = None, title: str | None = None) -> dict[str, Any]:
-        widgets = self._widgets_with(actor, board_id, index)
+    def set_widget(self, actor: Actor, board_id: int, index: int, chart: str | None = None, title: str | None = None, *,
+                   version: Any) -> dict[str, Any]:
+        widgets = self._widgets_with(actor, board_id, index, version)
         widget = dict(widgets[index])
         if chart is not None:
             widget["chart"] = chart
         if title is not None:
             widget["title"] = title
         widgets[index] = widget
-        return self.update(actor, board_id, {"widgets": widgets})
+        return self.update(actor, board_id, {"widgets": widgets}, version=version)
+
+    # -- versions -------------------------------------------------------------------------
+    @staticmethod
+    def _based_on(board: dict[str, Any], version: Any) -> int:
+        """`version` when the change may go ahead on `board`: 400 when it is missing or newer than
+        the board's, 409 when someone else changed the board since."""
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise BadRequest("'version' is required: send the version of the dashboard your change is based on",
+                             [FieldError("version", "required: the version your change is based on", "required")])
+        if version < 1 or version > board["version"]:
+            why = "versions start at 1" if version < 1 else f"it is newer than its current version {board['version']}"
+            raise BadRequest(f"version {version} is not a version of dashboard '{board['name']}': {why}",
+                             [FieldError("version", "unknown version", "bad_version")])
+        if version < board["version"]:
+            raise stale(board, version, board["version"])
+        return version
+
+    def _refuse_race(self, conn: sa.Connection, board: dict[str, Any], base: int) -> None:
+        """The guarded write found no row at `base`: someone changed or deleted the board meanwhile."""
+        current = conn.execute(sa.select(self.table.c.version).where(self.table.c.id == board["id"])).scalar()
+        if current is None:
+            raise NotFound(f"dashboard {board['id']} not found")
+        raise stale(board, base, int(current))
 
     # -- checking -------------------------------------------------------------------------
-    def _widgets_with(self, actor: Actor, board_id: int, index: int) -> list[dict[str, Any]]:
-        widgets = list(self.editable(actor, board_id)["widgets"])
+    def _widgets_with(self, actor: Actor, board_id: int, index: int, version: Any) -> list[dict[str, Any]]:
+        board = self.editable(actor, board_id)
+        self._based_on(board, version)  # an index means nothing on a board someone else reordered
+        widgets = list(board["widgets"])
         if not 0 <= index < len(widgets):
             raise NotFound(f"dashboard {board_id} has no widget {index + 1} (it has {len(widgets)})")
         return widgets
@@ -241,6 +298,9 @@ class UserDashboards:
         return widget
 
     def _spec(self, actor: Actor, raw: dict[str, Any]) -> dict[str, Any]:
+        limit = raw.get("limit", MAX_ROWS)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_ROWS:
+            raise ValidationFailed([FieldError("spec.limit", f"the number of groups shown is a whole number of 1-{MAX_ROWS}, not {limit!r}", "range")])
         measures = raw.get("measures")
         if isinstance(measures, list) and any(isinstance(m, dict) and not isinstance(m.get("field"), (str, type(None))) for m in measures):
             raise ValidationFailed([FieldError("spec.measures", "a measure's field is the name of a number field", "type")])
@@ -272,6 +332,6 @@ class UserDashboards:
 
     @staticmethod
     def _board(row: Any) -> dict[str, Any]:
-        return {"id": row.id, "name": row.name, "owner_id": row.owner_id, "owner_name": row.owner_name, "sharing": row.sharing,
+        return {"id": row.id, "name": row.name, "version": row.version, "owner_id": row.owner_id, "owner_name": row.owner_name, "sharing": row.sharing,
                 "roles": json.loads(row.roles or "[]"), "widgets": json.loads(row.widgets or "[]"),
                 "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat()}

@@ -22,3 +22,19 @@ def test_openapi_document_validates_and_lists_entities(api: TestClient) -> None:
 
 def test_standard_pack_openapi_validates(site: Site) -> None:
     validate(build_openapi(site.registry))
+
+
+def test_openapi_document_lists_the_dashboard_endpoints_with_their_schemas(api: TestClient) -> None:
+    document = api.get("/api/v1/openapi.json").json()
+    validate(document)
+    paths = document["paths"]
+    assert set(paths["/api/v1/dashboards"]) == {"get", "post"}
+    assert set(paths["/api/v1/dashboards/{id}"]) == {"parameters", "get", "patch", "delete"}
+    patch = paths["/api/v1/dashboards/{id}"]["patch"]
+    assert patch["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/DashboardPatch"}
+    assert "409" in patch["responses"] and "409" in paths["/api/v1/dashboards/{id}"]["delete"]["responses"]
+    schemas = document["components"]["schemas"]
+    assert schemas["DashboardPatch"]["required"] == ["version"]  # a change names the version it is based on, as a record's PATCH
+    assert "version" in schemas["Dashboard"]["properties"]
+    assert set(schemas["DashboardInput"]["properties"]) == {"name", "sharing", "roles", "widgets"}
+    assert "company" in schemas["DashboardReportSpec"]["properties"]["entity"]["enum"]

@@ -34,6 +34,11 @@ def make_plan(conn: sa.Connection, registry: Registry, schema: Schema, allow_des
     missing_system = [t for t in SYSTEM_TABLE_NAMES if t not in existing]
     if missing_system:
         plan.steps.append(Step("create_system_tables", ",".join(missing_system), f"create platform tables {', '.join(missing_system)}"))
+    for name in SYSTEM_TABLE_NAMES:  # a platform table of an older release gains the columns added since
+        if name not in missing_system:
+            live = {c["name"] for c in inspector.get_columns(name)}
+            plan.steps.extend(Step("add_system_column", name, f"add platform column {name}.{col.name}", column=col.name)
+                              for col in schema.system[name].columns if col.name not in live)
     state = read_state(conn, schema)  # empty on a new database
     creates: list[Step] = []  # listed first: they are applied first (see apply.apply_plan)
     changes: list[Step] = []

@@ -1,6 +1,11 @@
 """Dashboards over the API: list the pack dashboards and the built ones the caller sees, create,
 change (name, sharing, roles, the ordered widget list) and delete built ones. Reading one also
-runs each widget for the caller, within what they may read."""
+runs each widget for the caller, within what they may read.
+
+Stale edits follow the record API: a dashboard's JSON carries its `version`; a PATCH must send the
+version it is based on in its body (400 without one) and is refused with 409 `conflict` when the
+dashboard changed since. A DELETE may name it as `?version=N` (checked the same way); without one
+it deletes whatever the dashboard holds, as a record's DELETE does. No ETag, as for records."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm_platform.engine.records.errors import FieldError, RecordError, ValidationFailed
+from crm_platform.engine.records.errors import BadRequest, FieldError, RecordError, ValidationFailed
 from crm_platform.engine.reports import Reports, ReportSpec
 from crm_platform.engine.user_dashboards import UserDashboards
 from crm_platform.ui.api.reports import result_json
@@ -18,21 +23,22 @@ from crm_platform.ui.responses import json_response, no_content, read_json
 from crm_platform.ui.screens.report_routes import visible_dashboards
 
 CREATE_KEYS = ("name", "sharing", "roles", "widgets")
+PATCH_KEYS = (*CREATE_KEYS, "version")
 
 
 def _board_json(board: dict[str, Any]) -> dict[str, Any]:
-    return {"id": board["id"], "name": board["name"], "owner": {"id": board["owner_id"], "name": board["owner_name"]},
+    return {"id": board["id"], "name": board["name"], "version": board["version"], "owner": {"id": board["owner_id"], "name": board["owner_name"]},
             "sharing": board["sharing"], "roles": board["roles"], "widgets": board["widgets"], "can_edit": board["can_edit"],
             "created_at": board["created_at"], "updated_at": board["updated_at"], "url": f"/dashboards/{board['id']}"}
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def _body(request: Request, keys: tuple[str, ...] = CREATE_KEYS) -> dict[str, Any]:
     data = await read_json(request)
     if not isinstance(data, dict):
-        raise ValidationFailed([FieldError("body", "send a JSON object {name, sharing, roles, widgets}", "type")])
-    unknown = sorted(set(data) - set(CREATE_KEYS))
+        raise ValidationFailed([FieldError("body", f"send a JSON object {{{', '.join(keys)}}}", "type")])
+    unknown = sorted(set(data) - set(keys))
     if unknown:
-        raise ValidationFailed([FieldError(k, f"unknown property; a dashboard has {', '.join(CREATE_KEYS)}", "unknown") for k in unknown])
+        raise ValidationFailed([FieldError(k, f"unknown property; a dashboard has {', '.join(keys)}", "unknown") for k in unknown])
     return data
 
 
@@ -70,13 +76,23 @@ async def read(request: Request) -> Response:
 
 
 async def update(request: Request) -> Response:
+    """Apply the changes if the dashboard is still at the body's `version` (400 without it, 409 when stale)."""
     boards = UserDashboards(request.app.state.site)
-    board = boards.update(request.state.actor, request.path_params["id"], await _body(request))
+    changes = await _body(request, PATCH_KEYS)
+    version = changes.pop("version", None)
+    board = boards.update(request.state.actor, request.path_params["id"], changes, version=version)
     return json_response(_board_json(board))
 
 
 async def delete(request: Request) -> Response:
-    UserDashboards(request.app.state.site).delete(request.state.actor, request.path_params["id"])
+    """Delete; with `?version=N` only while the dashboard is still at that version (409 otherwise)."""
+    raw = request.query_params.get("version")
+    version: int | None = None
+    if raw is not None:
+        if not raw.strip().isdigit() or not raw.isascii():
+            raise BadRequest(f"'version' must be a whole number, not {raw!r}", [FieldError("version", "expected the version your change is based on", "type")])
+        version = int(raw)
+    UserDashboards(request.app.state.site).delete(request.state.actor, request.path_params["id"], version=version)
     return no_content()
 
 

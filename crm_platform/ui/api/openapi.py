@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document of the API, generated from the Registry: a schema and paths per entity."""
+"""The OpenAPI 3.1 document of the API, generated from the Registry: a schema and paths per entity
+(the dashboards' part comes from openapi_dashboards.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.routing import Route
 from crm_platform import __version__
 from crm_platform.engine.records.list_query import OPERATORS
 from crm_platform.metadata.model import Entity, Field, Registry
+from crm_platform.ui.api.openapi_dashboards import dashboard_paths, dashboard_schemas
 from crm_platform.ui.responses import json_response
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -186,6 +188,8 @@ def build_openapi(registry: Registry) -> dict[str, Any]:
                                "get": {"operationId": "download_file", "summary": "Download a file", "responses": {"200": {"description": "the file"}, "404": _ERROR}}},
     }
     paths.update(_design_paths())
+    paths.update(dashboard_paths())
+    schemas.update(dashboard_schemas(registry))
     for entity in registry.entities.values():
         schemas.update(_entity_schemas(entity))
         paths.update(_record_paths(entity))

@@ -2,7 +2,11 @@
 widgets from saved reports or from the report being viewed ("Add to dashboard"), pick each
 widget's chart, reorder and remove widgets, rename, reshare and delete the dashboard. Viewing one
 runs every widget for the viewer with the pack dashboards' widget code (report_routes.widget_view).
-Registered before report_routes, so /dashboards/<number> is a built dashboard."""
+Registered before report_routes, so /dashboards/<number> is a built dashboard.
+
+Every form that changes a dashboard carries the version the page showed (a hidden `version`; on the
+"Add to dashboard" page one `version_<id>` per dashboard offered). A change someone else overtook
+is a 409 page showing the dashboard as it is now, saying so and offering to reload it."""
 
 from __future__ import annotations
 
@@ -25,8 +29,18 @@ from crm_platform.ui.templating import render
 REPORT_PARAMS = ("entity", "group", "group2", "aggregate", "field", "filter")
 
 
-def _error(exc: RecordError) -> dict[str, Any]:
-    return {"message": exc.message, "details": [d.as_dict() for d in exc.details]}
+def _error(exc: RecordError, board: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The error for a template; a stale change (409) also names the dashboard (`board`: id, name)
+    so the notice can say someone else changed it and link to its current state."""
+    stale = {"id": board["id"], "name": board["name"]} if board is not None and exc.status == 409 else None
+    return {"message": exc.message, "code": exc.code, "details": [d.as_dict() for d in exc.details], "board": stale}
+
+
+def _version(form: FormData, name: str = "version") -> int | str:
+    """The version a form was based on; the text as sent when it is missing or not a number, which
+    the engine refuses with 400 (never None, which would delete without a check)."""
+    raw = str(form.get(name) or "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() else raw
 
 
 def _settings(form: FormData) -> dict[str, Any]:
@@ -108,47 +122,50 @@ async def edit(request: Request) -> Response:
     return _edit_page(request, board)
 
 
-async def _change(request: Request, change: Any) -> Response:
-    """Run `change(boards, actor, board_id, form)`; back to the edit page, or the page with the error."""
+async def _change(request: Request, change: Any, done: str | None = None) -> Response:
+    """Run `change(boards, actor, board_id, form, version)`; then to `done` (default: the edit page),
+    or the edit page with the error and the dashboard as it is now (409 when someone else changed it)."""
     boards = UserDashboards(site_of(request))
     actor = request.state.actor
     board_id = request.path_params["id"]
     form = await form_data(request)
     try:
-        change(boards, actor, board_id, form)
+        change(boards, actor, board_id, form, _version(form))
     except RecordError as exc:
         if exc.status in (403, 404):
             raise
-        return _edit_page(request, boards.editable(actor, board_id), _error(exc), exc.status)
-    return RedirectResponse(f"/dashboards/{board_id}/edit", status_code=303)
+        current = boards.editable(actor, board_id)
+        return _edit_page(request, current, _error(exc, current), exc.status)
+    return RedirectResponse(done or f"/dashboards/{board_id}/edit", status_code=303)
 
 
 async def settings(request: Request) -> Response:
-    return await _change(request, lambda boards, actor, board_id, form: boards.update(actor, board_id, _settings(form)))
+    return await _change(request, lambda boards, actor, board_id, form, version: boards.update(actor, board_id, _settings(form), version=version))
 
 
 async def add_widget(request: Request) -> Response:
-    return await _change(request, lambda boards, actor, board_id, form: boards.add_widget(actor, board_id, _widget_from(form)))
+    return await _change(request, lambda boards, actor, board_id, form, version: boards.add_widget(actor, board_id, _widget_from(form), version=version))
 
 
 async def change_widget(request: Request) -> Response:
     index = request.path_params["index"]
 
-    def apply(boards: UserDashboards, actor: Any, board_id: int, form: FormData) -> None:
+    def apply(boards: UserDashboards, actor: Any, board_id: int, form: FormData, version: int | str) -> None:
         action = str(form.get("action") or "")
         if action in ("up", "down"):
-            boards.move_widget(actor, board_id, index, -1 if action == "up" else 1)
+            boards.move_widget(actor, board_id, index, -1 if action == "up" else 1, version=version)
         elif action == "remove":
-            boards.remove_widget(actor, board_id, index)
+            boards.remove_widget(actor, board_id, index, version=version)
         else:
-            boards.set_widget(actor, board_id, index, chart=str(form.get("chart") or "") or None, title=str(form["title"]) if "title" in form else None)
+            boards.set_widget(actor, board_id, index, chart=str(form.get("chart") or "") or None, title=str(form["title"]) if "title" in form else None,
+                              version=version)
 
     return await _change(request, apply)
 
 
 async def delete(request: Request) -> Response:
-    UserDashboards(site_of(request)).delete(request.state.actor, request.path_params["id"])
-    return RedirectResponse("/dashboards", status_code=303)
+    """Delete the dashboard if nobody changed it since the page was shown."""
+    return await _change(request, lambda boards, actor, board_id, form, version: boards.delete(actor, board_id, version=version), "/dashboards")
 
 
 def _add_page(request: Request, params: FormData | QueryParams, error: dict[str, Any] | None = None, status: int = 200) -> Response:
@@ -176,15 +193,17 @@ async def add(request: Request) -> Response:
     actor = request.state.actor
     form = await form_data(request)
     target = str(form.get("dashboard") or "")
+    board_id = 0
     try:
         widget = _widget_from(form)
         if target.isdigit():
             board_id = int(target)
-            boards.add_widget(actor, board_id, widget)
+            boards.add_widget(actor, board_id, widget, version=_version(form, f"version_{board_id}"))
         else:
             board_id = boards.create(actor, str(form.get("new_name") or ""), widgets=[widget])
     except RecordError as exc:
-        return _add_page(request, form, _error(exc), exc.status)
+        board = next((b for b in boards.visible(actor) if b["id"] == board_id), None) if exc.status == 409 else None
+        return _add_page(request, form, _error(exc, board), exc.status)
     return RedirectResponse(f"/dashboards/{board_id}", status_code=303)
 
 
