@@ -5,6 +5,7 @@ would strand a user is refused naming them, and the export zip carries roles.yam
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import zipfile
@@ -87,8 +88,11 @@ def test_a_role_change_is_previewed_with_its_diff_and_nothing_changes_until_appl
     shown = preview(c, "/admin/roles", {"name": "auditor", "label_en": "Auditor", "label_zh": "审计员"})
     diff = diff_of(shown.text)
     assert "b/roles.yaml" in diff and re.search(r"^\+.*name: auditor", diff, re.M) and re.search(r"^\+.*Auditor.*审计员", diff, re.M)
-    assert apply_form(shown.text)["note"] == "new role auditor" and apply_form(shown.text)["back"] == "/admin/roles"
-    assert 'href="/admin/roles" class="button"' in shown.text  # Back returns to the roles screen
+    back = apply_form(shown.text)["back"]
+    assert apply_form(shown.text)["note"] == "new role auditor" and back.startswith("/admin/roles?")
+    assert f'href="{html.escape(back)}" class="button"' in shown.text  # Back returns to the roles screen...
+    again = c.get(back).text  # ...with the new-role form filled in as the admin typed it
+    assert 'name="name" value="auditor"' in again and 'value="Auditor"' in again and 'value="审计员"' in again
     assert len(SiteLayer(kit).versions()) == before and not any(r["name"] == "auditor" for r in kit.permissions.list_roles())
     assert "Auditor" not in c.get("/admin/roles").text
     home = apply(c, shown)
@@ -101,10 +105,13 @@ def test_a_role_change_is_previewed_with_its_diff_and_nothing_changes_until_appl
     assert unchanged.status_code == 303 and unchanged.headers["location"] == "/admin/roles?role=auditor"  # nothing to preview
     ghost = c.post("/admin/roles", data={"csrf_token": c.csrf, "name": "senior", "label_en": "Senior", "includes": ["auditor", "ghost"]})
     assert ghost.status_code == 422 and "unknown role(s): ghost" in ghost.text and "<h1>Review the change</h1>" not in ghost.text
+    assert 'name="name" value="senior"' in ghost.text and 'value="Senior"' in ghost.text  # what was typed stays
+    assert re.search(r'value="auditor"\s+checked', ghost.text)
     preview_and_apply(c, "/admin/roles", {"name": "senior", "label_en": "Senior", "label_zh": "高级审计员", "includes": ["auditor"]})
     assert next(r for r in kit.permissions.list_roles() if r["name"] == "senior")["includes"] == ["auditor"]
     blank = c.post("/admin/units", data={"csrf_token": c.csrf, "name": " ", "kind": "team"})
     assert blank.status_code == 422 and "<h1>Review the change</h1>" not in blank.text and "New unit" in blank.text  # input errors stay on the screen
+    assert re.search(r'<option value="team"\s+selected', blank.text)  # with what was chosen
     assert len(SiteLayer(kit).versions()) == before + 2
 
 

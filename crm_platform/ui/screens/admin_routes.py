@@ -12,6 +12,7 @@ the designer's home with the applied message, Back returns to the screen."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from starlette.requests import Request
@@ -47,6 +48,24 @@ async def _preview(request: Request, change: LayerChange, back: str) -> Response
     if change.files == SiteLayer(site_of(request)).current_files():
         return RedirectResponse(back, status_code=303)
     return await propose(request, change.files, change.note, back)
+
+
+_ROLE_DRAFT = ("name", "label_en", "label_zh", "includes")
+_UNIT_DRAFT = ("name", "name_zh", "kind", "parent_id")
+
+
+def _draft(values: Any, keys: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
+    """What the admin typed into a "new" form (from its post, or from `new_*` query parameters
+    after Back on the preview), to fill the form in again."""
+    draft: dict[str, Any] = {key: str(values.get(prefix + key) or "") for key in keys}
+    if "includes" in keys:
+        draft["includes"] = [str(r) for r in values.getlist(prefix + "includes") if r]
+    return draft
+
+
+def _back_with_draft(path: str, draft: dict[str, Any]) -> str:
+    """`path` with the draft as `new_*` query parameters: Back on the preview refills the form."""
+    return f"{path}?{urlencode({f'new_{k}': v for k, v in draft.items() if v}, doseq=True)}"
 
 
 def _int(value: Any) -> int | None:
@@ -112,14 +131,15 @@ async def update_user(request: Request) -> Response:
     return RedirectResponse("/admin/users", status_code=303)
 
 
-async def roles_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+async def roles_page(request: Request, error: str | None = None, status: int = 200, form: Any = None) -> Response:
     site = _site(request)
     roles = site.permissions.list_roles()
     selected = request.query_params.get("role") or (roles[0]["name"] if roles else None)
     role = next((r for r in roles if r["name"] == selected), None)
     matrix = {(g["entity"], g["action"]): g["scope"] for g in (role or {}).get("grants", [])}
     entities = ["*", *[e.name for e in site.registry.entities.values() if not e.child_of]]
-    return render(request, "admin/roles.html", {"roles": roles, "role": role, "matrix": matrix, "entities": entities,
+    draft = _draft(form, _ROLE_DRAFT) if form is not None else _draft(request.query_params, _ROLE_DRAFT, "new_")
+    return render(request, "admin/roles.html", {"roles": roles, "role": role, "matrix": matrix, "entities": entities, "draft": draft,
                                                 "actions": ACTIONS, "scopes": SCOPES, "error": error}, status=status)
 
 
@@ -154,8 +174,8 @@ async def create_role(request: Request) -> Response:
         change = LayeredAccessAdmin(site).create_role_change(name, str(form.get("label_en") or name), str(form.get("label_zh") or "") or None,
                                                              [str(r) for r in form.getlist("includes") if r])
     except RecordError as exc:
-        return await roles_page(request, _message(exc), status=422)
-    return await _preview(request, change, "/admin/roles")
+        return await roles_page(request, _message(exc), status=422, form=form)
+    return await _preview(request, change, _back_with_draft("/admin/roles", _draft(form, _ROLE_DRAFT)))
 
 
 async def update_role(request: Request) -> Response:
@@ -189,9 +209,10 @@ async def set_field(request: Request) -> Response:
     return await _preview(request, change, f"/admin/roles?role={role}")
 
 
-async def units_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+async def units_page(request: Request, error: str | None = None, status: int = 200, form: Any = None) -> Response:
     site = _site(request)
-    return render(request, "admin/units.html", {"units": _units(site), "kinds": UNIT_KINDS, "error": error}, status=status)
+    draft = _draft(form, _UNIT_DRAFT) if form is not None else _draft(request.query_params, _UNIT_DRAFT, "new_")
+    return render(request, "admin/units.html", {"units": _units(site), "kinds": UNIT_KINDS, "error": error, "draft": draft}, status=status)
 
 
 async def create_unit(request: Request) -> Response:
@@ -201,8 +222,8 @@ async def create_unit(request: Request) -> Response:
         change = LayeredAccessAdmin(site).create_unit_change(str(form.get("name", "")).strip(), str(form.get("kind", "")), _int(form.get("parent_id")),
                                                              name_zh=str(form.get("name_zh") or ""))
     except RecordError as exc:
-        return await units_page(request, _message(exc), status=422)
-    return await _preview(request, change, "/admin/units")
+        return await units_page(request, _message(exc), status=422, form=form)
+    return await _preview(request, change, _back_with_draft("/admin/units", _draft(form, _UNIT_DRAFT)))
 
 
 async def update_unit(request: Request) -> Response:
