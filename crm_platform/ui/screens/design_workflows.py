@@ -23,16 +23,13 @@ from starlette.routing import Route
 from crm_platform.metadata.model import Registry
 from crm_platform.ui.screens.common import form_data, site_of
 from crm_platform.ui.screens.design_common import layer_of, propose
-from crm_platform.ui.screens.design_flows import (
-    NAME,
+from crm_platform.ui.screens.design_flows import NAME, add_picklist_values, plain_yaml, to_yaml
+from crm_platform.ui.screens.workflow_draft import (
     Draft,
     EditRefused,
-    add_picklist_values,
     apply_edit,
     merge_flow,
     new_workflow,
-    plain_yaml,
-    to_yaml,
 )
 from crm_platform.ui.templating import render
 from crm_platform.ui.workflow_diagram import Edge, Node, render_svg
