@@ -101,6 +101,8 @@ def check_unit(name_en: str, kind: str) -> None:
 def new_unit_key(name_en: str, taken: Collection[str]) -> str:
     """A key from the English name, not taken and not of the adopted form unit_<id>."""
     base = slug(name_en, 24) or "unit"
+    if base == "unit":  # unit_2, unit_3, ... are all of the adopted form: the search would never end
+        base = "org_unit"
     candidate, n = base, 2
     while candidate in taken or (candidate.startswith("unit_") and candidate[5:].isdigit()):
         candidate = f"{base}_{n}"

@@ -94,6 +94,8 @@ def _decimal(field: Field, raw: Any) -> Decimal:
     if not value.is_finite():
         raise ValueError("expected a finite number")
     precision, scale = _precision(field)
+    if value.copy_abs() >= 1 and value.adjusted() + 1 > precision - scale:  # checked before quantizing, which fails past the context's digits
+        raise ValueError(f"too large: at most {precision - scale} digits before the decimal point")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > scale:
         quantized = value.quantize(Decimal(1).scaleb(-scale))

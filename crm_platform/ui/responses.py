@@ -36,9 +36,33 @@ async def read_json(request: Request) -> Any:
         raise error
     body = await request.body()
     try:
-        return json.loads(body or b"null")
+        data = json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", [FieldError("body", str(exc), "json")]) from None
+    where = _nul_at(data, "")
+    if where is not None:
+        raise BadRequest(f"{where or 'the body'} contains a NUL character (\\u0000), which text cannot hold", [FieldError(where or "body", "remove the NUL character", "nul")])
+    return data
+
+
+def _nul_at(value: Any, path: str) -> str | None:
+    """The path (e.g. lines[0].name) of the first text holding a NUL character, which PostgreSQL cannot store."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return inner
+            found = _nul_at(item, inner)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def no_content() -> Response:

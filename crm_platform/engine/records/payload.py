@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_platform.engine.column_types import SQLITE_MAX_INTEGER  # the largest id a row can have
 from crm_platform.engine.records.errors import FieldError
 from crm_platform.metadata import field_types as ft
 from crm_platform.metadata.model import Entity, Registry
@@ -83,7 +84,7 @@ def _children(registry: Registry, child_name: str, raw: Any, path: str, errors: 
         sub = parse_payload(registry, child, item, f"{path}[{index}].", allow_id=True)
         errors.extend(sub.errors)
         child_id = item.get("id") if isinstance(item, dict) else None
-        if child_id is not None and (isinstance(child_id, bool) or not isinstance(child_id, int)):
+        if child_id is not None and (isinstance(child_id, bool) or not isinstance(child_id, int) or not 0 < child_id <= SQLITE_MAX_INTEGER):
             errors.append(FieldError(f"{path}[{index}].id", "expected the id of an existing row", "type"))
             child_id = None
         rows.append((child_id, sub.values))
@@ -91,7 +92,7 @@ def _children(registry: Registry, child_name: str, raw: Any, path: str, errors: 
 
 
 def _links(raw: Any, path: str, target: str, errors: list[FieldError]) -> list[int]:
-    if not isinstance(raw, list) or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in raw):
+    if not isinstance(raw, list) or any(isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= SQLITE_MAX_INTEGER for v in raw):
         errors.append(FieldError(path, f"expected a list of {target} ids", "type"))
         return []
     return sorted(set(raw))

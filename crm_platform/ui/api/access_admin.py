@@ -12,9 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_platform.engine.column_types import SQLITE_MAX_INTEGER
 from crm_platform.engine.permissions.layered_admin import KEEP, LayeredAccessAdmin
 from crm_platform.engine.records.errors import FieldError, NotFound, ValidationFailed
 from crm_platform.ui.responses import json_response, no_content, read_json
+
+
+MAX_LABEL = 200  # a role's labels (crm_role.label_en / label_zh)
+MAX_UNIT_NAME = 90  # a unit's name in either language (the row keeps both in 200 characters)
 
 
 def _admin(request: Request) -> Any:
@@ -41,11 +46,57 @@ def _by(request: Request) -> str:
     return str(request.state.actor.username)
 
 
-def _text(data: dict[str, Any], key: str) -> str | None:
+def _text(data: dict[str, Any], key: str, max_length: int | None = None) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
         raise ValidationFailed([FieldError(key, f"{key} must be a string")])
+    if value is not None and max_length is not None and len(value) > max_length:
+        raise ValidationFailed([FieldError(key, f"{key} is at most {max_length} characters", "too_long")])
     return value
+
+
+def _required_text(data: dict[str, Any], key: str, max_length: int | None = None) -> str:
+    """A required string (its presence checked by _body)."""
+    value = _text(data, key, max_length)
+    assert value is not None
+    return value
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= SQLITE_MAX_INTEGER
+
+
+def _exists(site: Any, table: str, row_id: int) -> bool:
+    rows = site.schema.system[table]
+    with site.engine.connect() as conn:
+        return conn.execute(sa.select(rows.c.id).where(rows.c.id == row_id)).first() is not None
+
+
+def _ref_id(site: Any, data: dict[str, Any], key: str, table: str) -> int | None:
+    """An optional id in the body that must name an existing user (crm_user) or unit (crm_org_unit)."""
+    value = data.get(key)
+    if value is None:
+        return None
+    what = "user" if table == "crm_user" else "org unit"
+    if not _is_id(value):
+        raise ValidationFailed([FieldError(key, f"{key} must be the id of a {what} or null")])
+    if not _exists(site, table, value):
+        raise ValidationFailed([FieldError(key, f"no {what} {value}", "not_found")])
+    return value
+
+
+def _role_list(site: Any, data: dict[str, Any], key: str = "roles") -> list[str] | None:
+    """An optional list of existing role names (checked before anything changes)."""
+    roles = data.get(key)
+    if roles is None:
+        return None
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise ValidationFailed([FieldError(key, "a list of role names")])
+    known = {r["name"] for r in site.permissions.list_roles()}
+    unknown = [r for r in roles if r not in known]
+    if unknown:
+        raise ValidationFailed([FieldError(key, f"unknown role(s): {', '.join(unknown)}", "unknown_role")])
+    return list(dict.fromkeys(roles))
 
 
 def _includes(data: dict[str, Any]) -> list[str] | None:
@@ -59,7 +110,7 @@ async def create_role(request: Request) -> Response:
     """{name, label_en, label_zh?, includes?: [role, ...]}"""
     site = _admin(request)
     data = await _body(request, "name", "label_en")
-    version = LayeredAccessAdmin(site).create_role(str(data["name"]), str(data["label_en"]), _text(data, "label_zh"), _by(request),
+    version = LayeredAccessAdmin(site).create_role(_required_text(data, "name"), _required_text(data, "label_en", MAX_LABEL), _text(data, "label_zh", MAX_LABEL), _by(request),
                                                    includes=_includes(data))
     return json_response({"name": data["name"], "layer_version": version.id}, status=201)
 
@@ -68,8 +119,8 @@ async def update_role(request: Request) -> Response:
     """{label_en?, label_zh?, includes?: [role, ...]}"""
     site = _admin(request)
     data = await _body(request)
-    version = LayeredAccessAdmin(site).update_role(request.path_params["role"], _by(request), label_en=_text(data, "label_en"),
-                                                   label_zh=_text(data, "label_zh"), includes=_includes(data))
+    version = LayeredAccessAdmin(site).update_role(request.path_params["role"], _by(request), label_en=_text(data, "label_en", MAX_LABEL),
+                                                   label_zh=_text(data, "label_zh", MAX_LABEL), includes=_includes(data))
     return json_response({"name": request.path_params["role"], "layer_version": version.id})
 
 
@@ -77,7 +128,7 @@ async def grant(request: Request) -> Response:
     site = _admin(request)
     data = await _body(request, "entity", "action", "scope")
     role = request.path_params["role"]
-    version = LayeredAccessAdmin(site).set_matrix(role, {(str(data["entity"]), str(data["action"])): str(data["scope"])}, _by(request))
+    version = LayeredAccessAdmin(site).set_matrix(role, {(_required_text(data, "entity"), _required_text(data, "action")): _required_text(data, "scope")}, _by(request))
     return json_response({"role": role, **{k: data[k] for k in ("entity", "action", "scope")}, "layer_version": version.id if version else None}, status=201)
 
 
@@ -93,7 +144,8 @@ async def revoke(request: Request) -> Response:
 async def field_access(request: Request) -> Response:
     site = _admin(request)
     data = await _body(request, "entity", "field")
-    LayeredAccessAdmin(site).set_field_access(request.path_params["role"], str(data["entity"]), str(data["field"]), _text(data, "access"), _by(request))
+    LayeredAccessAdmin(site).set_field_access(request.path_params["role"], _required_text(data, "entity"), _required_text(data, "field"), _text(data, "access"),
+                                              _by(request))
     return no_content()
 
 
@@ -104,7 +156,7 @@ async def list_units(request: Request) -> Response:
 
 def _unit_id(data: dict[str, Any], key: str) -> int | None:
     value = data.get(key)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+    if value is not None and not _is_id(value):
         raise ValidationFailed([FieldError(key, f"{key} must be a unit id or null")])
     return value
 
@@ -113,7 +165,8 @@ async def create_unit(request: Request) -> Response:
     """{name, kind, name_zh?, parent_id?}"""
     site = _admin(request)
     data = await _body(request, "name", "kind")
-    unit_id = LayeredAccessAdmin(site).create_unit(str(data["name"]), str(data["kind"]), _unit_id(data, "parent_id"), _by(request), name_zh=_text(data, "name_zh"))
+    unit_id = LayeredAccessAdmin(site).create_unit(_required_text(data, "name"), _required_text(data, "kind"), _unit_id(data, "parent_id"), _by(request),
+                                                  name_zh=_text(data, "name_zh", MAX_UNIT_NAME))
     return json_response({"id": unit_id}, status=201)
 
 
@@ -124,7 +177,7 @@ async def update_unit(request: Request) -> Response:
     archived = data.get("archived")
     if archived is not None and not isinstance(archived, bool):
         raise ValidationFailed([FieldError("archived", "true or false")])
-    version = LayeredAccessAdmin(site).update_unit(request.path_params["id"], _by(request), name_en=_text(data, "name"), name_zh=_text(data, "name_zh"),
+    version = LayeredAccessAdmin(site).update_unit(request.path_params["id"], _by(request), name_en=_text(data, "name"), name_zh=_text(data, "name_zh", MAX_UNIT_NAME),
                                                    kind=_text(data, "kind"), parent_id=_unit_id(data, "parent_id") if "parent_id" in data else KEEP,
                                                    archived=archived)
     return json_response({"id": request.path_params["id"], "layer_version": version.id})
@@ -147,12 +200,13 @@ async def list_users(request: Request) -> Response:
 async def create_user(request: Request) -> Response:
     site = _admin(request)
     data = await _body(request, "username", "password")
-    unit, manager = data.get("unit_id"), data.get("manager_id")
-    user_id = site.users.create_user(str(data["username"]), str(data["password"]), data.get("display_name"), data.get("email"),
-                                     language=data.get("language") or "en", unit_id=unit if isinstance(unit, int) else None,
-                                     manager_id=manager if isinstance(manager, int) else None)
-    for role in data.get("roles") or []:
-        site.permissions.assign_role(user_id, str(role))
+    username, password = _required_text(data, "username"), _required_text(data, "password")
+    display_name, email, language = _text(data, "display_name", 200), _text(data, "email", 254), _text(data, "language")
+    unit, manager = _ref_id(site, data, "unit_id", "crm_org_unit"), _ref_id(site, data, "manager_id", "crm_user")
+    roles = _role_list(site, data) or []
+    user_id = site.users.create_user(username, password, display_name, email, language=language or "en", unit_id=unit, manager_id=manager)
+    for role in roles:
+        site.permissions.assign_role(user_id, role)
     return json_response({"id": user_id}, status=201)
 
 
@@ -162,12 +216,14 @@ async def update_user(request: Request) -> Response:
     data = await _body(request)
     if site.users.actor(user_id) is None:
         raise NotFound(f"user {user_id} not found")
-    if "unit_id" in data:
-        site.permissions.set_unit(user_id, data["unit_id"])
+    unit, manager = _ref_id(site, data, "unit_id", "crm_org_unit"), _ref_id(site, data, "manager_id", "crm_user")
+    roles = _role_list(site, data)
     if "manager_id" in data:
-        site.permissions.set_manager(user_id, data["manager_id"])
+        site.permissions.set_manager(user_id, manager)  # refuses a loop before anything changes
+    if "unit_id" in data:
+        site.permissions.set_unit(user_id, unit)
     if "roles" in data:
-        wanted = {str(r) for r in data["roles"] or []}
+        wanted = set(roles or [])
         current = set(site.access.store.roles_of(user_id))
         for role in wanted - current:
             site.permissions.assign_role(user_id, role)
@@ -179,7 +235,12 @@ async def update_user(request: Request) -> Response:
 async def reassign(request: Request) -> Response:
     site = _admin(request)
     data = await _body(request, "to_user_id")
-    counts = site.permissions.reassign(request.path_params["id"], int(data["to_user_id"]))
+    if not _exists(site, "crm_user", request.path_params["id"]):
+        raise NotFound(f"user {request.path_params['id']} not found")
+    to_user = data["to_user_id"]
+    if not _is_id(to_user):
+        raise ValidationFailed([FieldError("to_user_id", "to_user_id must be the id of a user")])
+    counts = site.permissions.reassign(request.path_params["id"], to_user)
     return json_response({"moved": counts})
 
 
@@ -197,9 +258,9 @@ async def share(request: Request) -> Response:
     actor = request.state.actor
     site.records.check(actor, entity, record_id, "update")
     data = await _body(request, "access")
-    user_id, unit_id = data.get("user_id"), data.get("unit_id")
-    share_id = site.permissions.share(entity, record_id, str(data["access"]), actor.user_id,
-                                      user_id=user_id if isinstance(user_id, int) else None, unit_id=unit_id if isinstance(unit_id, int) else None)
+    access = _required_text(data, "access")
+    user_id, unit_id = _ref_id(site, data, "user_id", "crm_user"), _ref_id(site, data, "unit_id", "crm_org_unit")
+    share_id = site.permissions.share(entity, record_id, access, actor.user_id, user_id=user_id, unit_id=unit_id)
     return json_response({"id": share_id}, status=201)
 
 

@@ -1,5 +1,8 @@
-"""The OpenAPI 3.1 document of the API, generated from the Registry: a schema and paths per entity
-(the dashboards' part comes from openapi_dashboards.py)."""
+"""The OpenAPI 3.1 document of the API, generated from the Registry: a schema and paths per entity,
+accounts, metadata, files and the designer here; the other groups of endpoints from their own
+modules (openapi_admin, openapi_workflow, openapi_reports, openapi_search, openapi_rules,
+openapi_imports, openapi_dashboards). tests/ui/test_openapi.py fails when a route under /api/v1
+is missing from the document."""
 
 from __future__ import annotations
 
@@ -12,7 +15,13 @@ from starlette.routing import Route
 from crm_platform import __version__
 from crm_platform.engine.records.list_query import OPERATORS
 from crm_platform.metadata.model import Entity, Field, Registry
+from crm_platform.ui.api.openapi_admin import admin_paths, admin_schemas
 from crm_platform.ui.api.openapi_dashboards import dashboard_paths, dashboard_schemas
+from crm_platform.ui.api.openapi_imports import import_paths
+from crm_platform.ui.api.openapi_reports import report_paths, report_schemas
+from crm_platform.ui.api.openapi_rules import rules_paths
+from crm_platform.ui.api.openapi_search import search_paths, search_schemas
+from crm_platform.ui.api.openapi_workflow import workflow_paths, workflow_schemas
 from crm_platform.ui.responses import json_response
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -181,6 +190,8 @@ def build_openapi(registry: Registry) -> dict[str, Any]:
         "/api/v1/meta/entities": {"get": {"operationId": "list_entities", "summary": "Entities of the site", "responses": {"200": {"description": "OK"}}}},
         "/api/v1/meta/entities/{entity}": {"parameters": [{"name": "entity", "in": "path", "required": True, "schema": {"type": "string"}}],
                                            "get": {"operationId": "get_entity", "summary": "Fields, views and forms of one entity", "responses": {"200": {"description": "OK"}, "404": _ERROR}}},
+        "/api/v1/meta/packs": {"get": {"operationId": "list_packs", "summary": "The packs being served, with their versions and dependencies", "responses": {"200": {"description": "OK"}, "401": _ERROR}}},
+        "/api/v1/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "responses": {"200": {"description": "the OpenAPI 3.1 document"}, "401": _ERROR}}},
         "/api/v1/files": {"post": {"operationId": "upload_file", "summary": "Upload a file for a file field",
                                    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}},
                                    "responses": {"201": {"description": "stored"}, "400": _ERROR, "413": _ERROR}}},
@@ -190,6 +201,16 @@ def build_openapi(registry: Registry) -> dict[str, Any]:
     paths.update(_design_paths())
     paths.update(dashboard_paths())
     schemas.update(dashboard_schemas(registry))
+    paths.update(admin_paths(registry))
+    schemas.update(admin_schemas(registry))
+    paths.update(workflow_paths(registry))
+    schemas.update(workflow_schemas(registry))
+    paths.update(report_paths())
+    schemas.update(report_schemas(registry))
+    paths.update(search_paths(registry))
+    schemas.update(search_schemas())
+    paths.update(rules_paths(registry))
+    paths.update(import_paths(registry))
     for entity in registry.entities.values():
         schemas.update(_entity_schemas(entity))
         paths.update(_record_paths(entity))

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm_platform.engine.records.errors import FieldError, NotFound, ValidationFailed
+from crm_platform.engine.records.errors import BadRequest, FieldError, NotFound, ValidationFailed
 from crm_platform.engine.reports import ReportResult, Reports, ReportSpec, SavedReports
 from crm_platform.ui.responses import json_response, no_content, read_json
 
@@ -24,8 +24,12 @@ def result_json(result: ReportResult) -> dict[str, Any]:
 
 
 def _spec(data: Any) -> ReportSpec:
-    spec = ReportSpec.from_dict(data)
-    return spec
+    """The report spec of a body; 400 naming a measure whose parts are not text (the values are checked when it runs)."""
+    if isinstance(data, dict):
+        measures = data.get("measures")
+        if isinstance(measures, list) and any(isinstance(m, dict) and not all(isinstance(m.get(k), (str, type(None))) for k in ("aggregate", "field")) for m in measures):
+            raise BadRequest("a measure is {aggregate, field}, both text", [FieldError("measures", "aggregate and field are text (field may be null)", "type")])
+    return ReportSpec.from_dict(data)
 
 
 async def run(request: Request) -> Response:
