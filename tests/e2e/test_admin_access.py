@@ -80,8 +80,12 @@ def test_an_admin_adds_and_renames_a_unit_and_adds_a_role_each_reviewed(live_sit
     fill_new_role()
     expect(admin.locator("pre.diff")).to_contain_text("name: showroom_guide")
     admin.get_by_role("link", name="Back", exact=True).click()
-    expect(admin).to_have_url(re.compile(r"/admin/roles$"))
+    expect(admin).to_have_url(re.compile(r"/admin/roles\?"))
     expect(admin.get_by_role("link", name="Showroom guide", exact=True)).to_have_count(0)
+    typed = card(admin, "New role")  # what was typed is still there
+    expect(typed.get_by_label("Name", exact=True)).to_have_value("showroom_guide")
+    expect(typed.get_by_label("中文", exact=True)).to_have_value("展厅导购")
+    expect(typed.get_by_role("group", name="Included roles").get_by_label("Sales rep", exact=True)).to_be_checked()
 
     fill_new_role()
     apply_reviewed(admin, "name: showroom_guide", "{en: Showroom guide, zh-CN: 展厅导购}", "includes: [sales_rep]")
