@@ -112,13 +112,19 @@ def new_unit_key(name_en: str, taken: Collection[str]) -> str:
 
 # -- roles.yaml -----------------------------------------------------------------------------------
 
-def _roles_doc(files: Mapping[str, str]) -> Any:
-    doc = load(files.get(ROLES_FILE, ""))
+def _layer_doc(files: Mapping[str, str], path: str, lists: Mapping[str, Any]) -> Any:
+    """The layer's YAML file `path` as a mapping, each of `lists` present (made with its factory)."""
+    doc = load(files.get(path, ""))
     if not isinstance(doc, CommentedMap):
         doc = CommentedMap()
-    if not isinstance(doc.get("roles"), list):
-        doc["roles"] = CommentedSeq()
+    for key, make in lists.items():
+        if not isinstance(doc.get(key), list):
+            doc[key] = make()
     return doc
+
+
+def _roles_doc(files: Mapping[str, str]) -> Any:
+    return _layer_doc(files, ROLES_FILE, {"roles": CommentedSeq})
 
 
 def layer_role(files: Mapping[str, str], name: str) -> Any | None:
@@ -149,14 +155,7 @@ def put_role(files: Mapping[str, str], role: RoleSpec, replaces: bool) -> dict[s
 # -- org.yaml -------------------------------------------------------------------------------------
 
 def _org_doc(files: Mapping[str, str]) -> Any:
-    doc = load(files.get(ORG_FILE, ""))
-    if not isinstance(doc, CommentedMap):
-        doc = CommentedMap()
-    if not isinstance(doc.get("units"), list):
-        doc["units"] = CommentedSeq()
-    if not isinstance(doc.get("users"), list):
-        doc["users"] = flow_list([])
-    return doc
+    return _layer_doc(files, ORG_FILE, {"units": CommentedSeq, "users": lambda: flow_list([])})
 
 
 def layer_unit_keys(files: Mapping[str, str]) -> list[str]:
